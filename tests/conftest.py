@@ -1,0 +1,10 @@
+import os
+
+from hypothesis import HealthCheck, settings
+
+# CI runs every test; keep hypothesis bounded and free of wall-clock deadlines (2 shared cores).
+settings.register_profile('ci', deadline=None, max_examples=60, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+settings.register_profile('dev', deadline=None, max_examples=60,
+                          suppress_health_check=[HealthCheck.function_scoped_fixture])
+settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))

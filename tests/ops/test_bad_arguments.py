@@ -1,0 +1,88 @@
+"""Bad arguments raise ValueError/TypeError naming the argument, before any kernel runs."""
+import pytest
+import torch
+
+from lip_det.ops import gauss_pool2d, lip_pool2d, maxent_pool2d, soft_pool1d, soft_pool2d, soft_pool3d
+
+X = torch.randn(2, 3, 8, 8)
+
+
+@pytest.mark.parametrize('kwargs,exc,match', [
+    (dict(kernel_size=0), ValueError, 'kernel_size must be positive'),
+    (dict(kernel_size=-2), ValueError, 'kernel_size must be positive'),
+    (dict(kernel_size=(3, 0)), ValueError, 'kernel_size must be positive'),
+    (dict(kernel_size=3, stride=0), ValueError, 'stride must be positive'),
+    (dict(kernel_size=3, stride=(2, -1)), ValueError, 'stride must be positive'),
+    (dict(kernel_size=3, padding=2), ValueError, 'padding must be at most half of kernel_size'),
+    (dict(kernel_size=3, padding=-1), ValueError, 'padding must be non-negative'),
+    (dict(kernel_size=(3, 3, 3)), TypeError, 'kernel_size must be an int or a tuple of 2 ints'),
+    (dict(kernel_size=2.0), TypeError, 'kernel_size must be an int'),
+    (dict(kernel_size=True), TypeError, 'kernel_size must be an int'),
+    (dict(kernel_size=3, ceil_mode='yes'), TypeError, 'ceil_mode must be a bool'),
+    (dict(kernel_size=9), ValueError, 'too small'),
+])
+def test_geometry_errors_name_the_argument(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        lip_pool2d(X, torch.zeros_like(X), **kwargs)
+    with pytest.raises(exc, match=match):
+        soft_pool2d(X, **kwargs)
+    with pytest.raises(exc, match=match):
+        maxent_pool2d(X, torch.ones(1), **kwargs)
+    with pytest.raises(exc, match=match):
+        gauss_pool2d(X, torch.ones(1), **kwargs)
+
+
+def test_logit_must_match_x():
+    with pytest.raises(ValueError, match='logit must have the shape of x'):
+        lip_pool2d(X, torch.zeros(2, 3, 8, 7), 2)
+    with pytest.raises(TypeError, match='logit must have the dtype of x'):
+        lip_pool2d(X, torch.zeros_like(X, dtype=torch.float64), 2)
+    with pytest.raises(TypeError, match='logit must be a floating-point tensor'):
+        lip_pool2d(X, torch.zeros_like(X, dtype=torch.int64), 2)
+    with pytest.raises(TypeError, match='logit must be a torch.Tensor'):
+        lip_pool2d(X, 0.0, 2)
+    meta = torch.zeros_like(X, device='meta')
+    with pytest.raises(ValueError, match='logit must be on the same device as x'):
+        lip_pool2d(X, meta, 2)
+
+
+@pytest.mark.parametrize('fn', [soft_pool2d, lambda x, k: lip_pool2d(x, x, k),
+                                lambda x, k: maxent_pool2d(x, torch.ones(1), k),
+                                lambda x, k: gauss_pool2d(x, torch.ones(1), k)])
+def test_input_must_be_float_and_4d(fn):
+    with pytest.raises(TypeError, match='x must be a floating-point tensor'):
+        fn(torch.ones(1, 1, 4, 4, dtype=torch.int32), 2)
+    with pytest.raises(ValueError, match=r'x must be a 4-D tensor \(N, C, H, W\)'):
+        fn(torch.ones(1, 4, 4), 2)
+    with pytest.raises(ValueError, match='x must not be empty'):
+        fn(torch.ones(0, 1, 4, 4), 2)
+
+
+def test_soft_pool_dimensionality_is_checked():
+    with pytest.raises(ValueError, match=r'x must be a 3-D tensor \(N, C, L\)'):
+        soft_pool1d(X, 2)
+    with pytest.raises(ValueError, match=r'x must be a 5-D tensor \(N, C, D, H, W\)'):
+        soft_pool3d(X, 2)
+    with pytest.raises(TypeError, match='tuple of 3 ints'):
+        soft_pool3d(torch.ones(1, 1, 4, 4, 4), (2, 2))
+
+
+@pytest.mark.parametrize('fn,name', [(maxent_pool2d, 'lam'), (gauss_pool2d, 'eta')])
+def test_per_window_parameter_layouts(fn, name):
+    for bad in [torch.ones(3), torch.ones(2, 3), torch.ones(2, 3, 4, 3), torch.ones(1, 1, 1, 1, 1),
+                torch.ones(3, 3, 1, 1)]:
+        with pytest.raises(ValueError, match=rf'{name} must have one of the shapes'):
+            fn(X, bad, 2)
+    with pytest.raises(TypeError, match=f'{name} must be a floating-point tensor'):
+        fn(X, torch.ones(1, dtype=torch.int64), 2)
+    with pytest.raises(ValueError, match=f'{name} must be on the same device as x'):
+        fn(X, torch.ones(1, device='meta'), 2)
+    # Every accepted layout, including per output location (N, C, 4, 4) for k2/s2 on 8x8.
+    for good in [(1,), (1, 3, 1, 1), (2, 3, 1, 1), (2, 1, 1, 1), (2, 3, 4, 4)]:
+        assert fn(X, torch.rand(good), 2).shape == (2, 3, 4, 4)
+
+
+def test_backend_env_var_is_validated(monkeypatch):
+    monkeypatch.setenv('LIP_DET_OPS', 'gpu')
+    with pytest.raises(ValueError, match=r"LIP_DET_OPS must be one of \('auto', 'fused', 'reference'\)"):
+        soft_pool2d(X, 2)
