@@ -15,7 +15,7 @@ IntOrTuple = Union[int, Sequence[int]]
 
 __all__ = [
     'lip_pool2d', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d', 'gauss_pool2d',
-    'fused_available', 'backend'
+    'fused_available', 'backend', 'pool_output_size'
 ]
 
 BACKEND_ENV = 'LIP_DET_OPS'
@@ -133,6 +133,12 @@ def _check_per_window(name: str, t: object, x: torch.Tensor, out: Tuple[int, ...
                          f'sample and channel, per sample, or per output location), got '
                          f'{tuple(t.shape)}')
     return t.to(x.dtype)
+
+
+def pool_output_size(x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                     padding: IntOrTuple = 0, ceil_mode: bool = False, nd: int = 2) -> Tuple[int, ...]:
+    """Spatial output size of pooling ``x`` with this geometry (checked like the ops check it)."""
+    return _geometry(x, nd, kernel_size, stride, padding, ceil_mode)[3]
 
 
 # ----------------------------------------------------------------------------- public ops

@@ -1,0 +1,205 @@
+"""Pooling layers as nn.Modules, each registered in MMDetection's ``MODELS`` registry.
+
+The learned estimators keep the reference implementations' attribute names (``ToParam``,
+``ToHidden``, ``ToMean``, ``ToSigma``) so that reference checkpoints map onto them by prefix.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Type, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import build_norm_layer
+from mmdet.registry import MODELS
+
+from lip_det.ops import (gauss_pool2d, lip_pool2d, maxent_pool2d, pool_output_size, soft_pool1d,
+                         soft_pool2d, soft_pool3d)
+
+IntOrTuple = Union[int, Sequence[int]]
+
+# Pooling types the factory accepts, filled by ``register_pooling``.
+POOLING_LAYERS: Dict[str, Type[nn.Module]] = {}
+
+
+def register_pooling(cls: Type[nn.Module]) -> Type[nn.Module]:
+    """Register a pooling layer in mmdet's MODELS and in the pooling factory's table."""
+    MODELS.register_module(module=cls)
+    POOLING_LAYERS[cls.__name__] = cls
+    return cls
+
+
+@MODELS.register_module()
+class SoftGate(nn.Module):
+    """``sigmoid(z) * coeff``: bounds LIP logits to (0, coeff) so ``e^logit`` cannot blow up."""
+
+    def __init__(self, coeff: float = 12.0) -> None:
+        super().__init__()
+        if not coeff > 0:
+            raise ValueError(f'coeff must be positive, got {coeff!r}')
+        self.coeff = float(coeff)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x) * self.coeff
+
+    def extra_repr(self) -> str:
+        return f'coeff={self.coeff}'
+
+
+class _Window(nn.Module):
+    """Holds and prints the window geometry shared by every pooling layer."""
+
+    def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                 padding: IntOrTuple = 0, ceil_mode: bool = False) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+
+    def _geom(self) -> tuple:
+        return self.kernel_size, self.stride, self.padding, self.ceil_mode
+
+    def extra_repr(self) -> str:
+        return (f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, '
+                f'ceil_mode={self.ceil_mode}')
+
+
+@register_pooling
+class LIPPool2d(_Window):
+    """LIP with an externally computed logit: ``forward(x, logit)``; logit has x's shape."""
+
+    def __init__(self, kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
+                 padding: IntOrTuple = 1, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+
+    def forward(self, x: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
+        return lip_pool2d(x, logit, *self._geom())
+
+
+@register_pooling
+class SoftPool1d(_Window):
+    """SoftPool over (N, C, L); no parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return soft_pool1d(x, *self._geom())
+
+
+@register_pooling
+class SoftPool2d(_Window):
+    """SoftPool over (N, C, H, W); no parameters."""
+
+    def __init__(self, kernel_size: IntOrTuple = 2, stride: Optional[IntOrTuple] = None,
+                 padding: IntOrTuple = 0, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return soft_pool2d(x, *self._geom())
+
+
+@register_pooling
+class SoftPool3d(_Window):
+    """SoftPool over (N, C, D, H, W); no parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return soft_pool3d(x, *self._geom())
+
+
+def _check_channels(channels: int) -> int:
+    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 2:
+        raise ValueError(f'channels must be an int >= 2 (the estimator halves it), got {channels!r}')
+    return channels
+
+
+def _gap_conv_norm(channels: int, out_channels: int, norm_cfg: dict) -> list:
+    """Global average pool, 1x1 conv (with bias, as in the references), norm."""
+    return [nn.AdaptiveAvgPool2d(1), nn.Conv2d(channels, out_channels, 1),
+            build_norm_layer(norm_cfg, out_channels)[1]]
+
+
+@register_pooling
+class MaxEntPool2d(_Window):
+    """Max-Entropy pooling whose λ ∈ (0, 1) per (sample, channel) is estimated by GFGP."""
+
+    _ACTIVATIONS = ('sigmoid', 'softplus')
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple = 2,
+                 stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+                 ceil_mode: bool = False, activation: str = 'sigmoid',
+                 norm_cfg: Optional[dict] = None) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        channels = _check_channels(channels)
+        if activation not in self._ACTIVATIONS:
+            raise ValueError(f'activation must be one of {self._ACTIVATIONS}, got {activation!r}')
+        self.channels = channels
+        self.activation = activation
+        norm_cfg = norm_cfg or dict(type='BN')
+        hidden = channels // 2
+        # Indices 1, 2, 4, 5 are the reference checkpoint's ToParam.{1,2,4,5} keys.
+        self.ToParam = nn.Sequential(
+            *_gap_conv_norm(channels, hidden, norm_cfg), nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1), build_norm_layer(norm_cfg, channels)[1])
+
+    def estimate_lambda(self, x: torch.Tensor) -> torch.Tensor:
+        """λ of shape (N, C, 1, 1) from the global features of ``x``."""
+        z = self.ToParam(x)
+        return torch.sigmoid(z) if self.activation == 'sigmoid' else F.softplus(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return maxent_pool2d(x, self.estimate_lambda(x), *self._geom())
+
+    def extra_repr(self) -> str:
+        return f'{self.channels}, {super().extra_repr()}, activation={self.activation!r}'
+
+
+@register_pooling
+class GaussianPool2d(_Window):
+    """iSP-Gaussian pooling ``μ + η·σ``: η = softplus(MU + SIGMA·ε) in training, softplus(MU) in eval.
+
+    ``stochasticity`` chooses the noise ε: ``'CN'`` one draw per (sample, channel), ``'HWCN'`` one per
+    output location, ``None`` no noise (deterministic in training too). Mean and standard deviation
+    are over the valid pixels of a window (the reference's CUDA layer; its PyTorch layer counted
+    padding).
+    """
+
+    _STOCHASTICITY = (None, 'CN', 'HWCN')
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple = 2,
+                 stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
+                 ceil_mode: bool = False, stochasticity: Optional[str] = 'HWCN',
+                 norm_cfg: Optional[dict] = None) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode)
+        channels = _check_channels(channels)
+        if stochasticity not in self._STOCHASTICITY:
+            raise ValueError(f'stochasticity must be one of {self._STOCHASTICITY}, got {stochasticity!r}')
+        self.channels = channels
+        self.stochasticity = stochasticity
+        norm_cfg = norm_cfg or dict(type='BN')
+        hidden = channels // 2
+        self.ToHidden = nn.Sequential(*_gap_conv_norm(channels, hidden, norm_cfg), nn.ReLU(inplace=True))
+        self.ToMean = nn.Sequential(nn.Conv2d(hidden, channels, 1), build_norm_layer(norm_cfg, channels)[1])
+        self.ToSigma = nn.Sequential(nn.Conv2d(hidden, channels, 1),
+                                     build_norm_layer(norm_cfg, channels)[1], nn.Sigmoid())
+
+    def estimate_eta(self, x: torch.Tensor, out_size: Optional[Sequence[int]] = None) -> torch.Tensor:
+        """η of shape (N, C, 1, 1), or (N, C, *out_size) for 'HWCN' noise in training."""
+        hidden = self.ToHidden(x)
+        mean = self.ToMean(hidden)
+        if not self.training or self.stochasticity is None:
+            return F.softplus(mean)
+        sigma = self.ToSigma(hidden)
+        if self.stochasticity == 'CN':
+            noise = torch.randn_like(mean)
+        else:
+            noise = mean.new_empty(mean.shape[:2] + tuple(out_size)).normal_()
+        return F.softplus(mean + sigma * noise)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out_size = None
+        if self.training and self.stochasticity == 'HWCN':
+            out_size = pool_output_size(x, *self._geom())
+        return gauss_pool2d(x, self.estimate_eta(x, out_size), *self._geom())
+
+    def extra_repr(self) -> str:
+        return f'{self.channels}, {super().extra_repr()}, stochasticity={self.stochasticity!r}'
+
