@@ -40,7 +40,7 @@ def get_extensions() -> list:
 
     torch_version = tuple(int(v) for v in re.findall(r'\d+', torch.__version__)[:2])
     # torch 2.14 headers need C++20; 2.13 still accepts C++17.
-    cxx_flags = ['-O3', '-std=c++20' if torch_version >= (2, 14) else '-std=c++17']
+    cxx_flags = ['-O3', '-std=c++20', '-fno-math-errno', '-fno-trapping-math']
     define_macros = []
     cuda_sources = sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu')))
     use_cuda = os.environ.get('FORCE_CUDA') == '1' or (

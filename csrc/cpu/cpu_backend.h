@@ -1,0 +1,50 @@
+// CPU backend: row-wise kernels over deinterleaved, padded copies of the input rows.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+
+#include "cpu/row_args.h"
+#include "pool_ops.h"
+
+namespace lip_det {
+
+struct CpuBackend {
+  static at::Tensor weighted_forward(Weighted kind, const at::Tensor& x,
+                                     const std::optional<at::Tensor>& logit,
+                                     const std::optional<at::Tensor>& lam, const Geometry& g);
+  static std::tuple<at::Tensor, at::Tensor> weighted_backward(
+      Weighted kind, const at::Tensor& grad, const at::Tensor& x,
+      const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
+      const Geometry& g);
+  static at::Tensor gauss_forward(const at::Tensor& x, const at::Tensor& eta, const Geometry& g);
+  static std::tuple<at::Tensor, at::Tensor> gauss_backward(const at::Tensor& grad,
+                                                           const at::Tensor& x,
+                                                           const at::Tensor& eta,
+                                                           const Geometry& g);
+};
+
+template <typename acc_t>
+void load_row(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind, acc_t scale) {
+  if (cpu_has_avx2()) rows_avx2::load_row(rl, src, dst, fill, kind, scale);
+  else rows_default::load_row(rl, src, dst, fill, kind, scale);
+}
+
+template <typename acc_t>
+void add_row(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
+  if (cpu_has_avx2()) rows_avx2::add_row(rl, buf, dst);
+  else rows_default::add_row(rl, buf, dst);
+}
+
+// The valid (d, h) input rows of output row (od, oh) as offsets into a plane.
+inline int64_t window_rows(const Geometry& g, int64_t od, int64_t oh, int64_t* rows) {
+  int64_t r = 0;
+  for (int64_t d = win_begin(g.d, od); d < win_end(g.d, od); ++d)
+    for (int64_t h = win_begin(g.h, oh); h < win_end(g.h, oh); ++h) rows[r++] = (d * g.h.in + h) * g.w.in;
+  return r;
+}
+
+}  // namespace lip_det

@@ -1,0 +1,97 @@
+// Arguments of the CPU row kernels and their per-instruction-set entry points.
+//
+// The row kernels (row_kernels.h) are compiled twice: rows_default.cpp for the baseline ISA and
+// rows_avx2.cpp with AVX2+FMA; cpu_backend.h picks one at run time from the CPU's features, so
+// one build runs on any x86-64 and uses 8-wide vectors where the CPU has them.
+#pragma once
+
+#include <cstdint>
+
+#include "pool_common.h"
+
+namespace lip_det {
+
+// The W axis of a window seen as `phases` unit-stride rows: tap kw of output ow reads phase
+// kw % s at index ow + kw / s. Padding and ceil-mode overhang become explicit fill values, so
+// the per-tap loops over ow have no bounds checks and vectorise.
+struct RowLayout {
+  int64_t W, s, p, k, J, phases;
+  explicit RowLayout(const Dim& w)
+      : W(w.in), s(w.s), p(w.p), k(w.k), J(w.out + (w.k - 1) / w.s), phases(w.s < w.k ? w.s : w.k) {}
+  int64_t size() const { return phases * J; }
+};
+
+// [j0, j1): indices of phase q that map to input columns c = q + j*s - p inside [0, W).
+// A static function, not a member: it is compiled into each instruction-set build of the
+// row kernels and must not be merged across them by the linker.
+static inline void row_valid(const RowLayout& rl, int64_t q, int64_t& j0, int64_t& j1) {
+  const int64_t a = rl.p - q;
+  j0 = a <= 0 ? 0 : (a + rl.s - 1) / rl.s;
+  const int64_t b = rl.W - 1 + rl.p - q;
+  j1 = b < 0 ? 0 : b / rl.s + 1;
+  j0 = j0 < rl.J ? j0 : rl.J;
+  j1 = j1 < rl.J ? j1 : rl.J;
+  j1 = j1 > j0 ? j1 : j0;
+}
+
+// What load_row stores for a valid column: the value, λ·value, or 0 (a validity mask).
+enum LoadKind : int { kLoadCopy = 0, kLoadScale = 1, kLoadZero = 2 };
+
+// How a tap's logit is formed: a logit tensor (LIP), λ·x with one λ per plane (SoftPool with
+// λ = 1, Max-Ent), or λ·x with one λ per output window (Max-Ent [N, C, oH, oW]).
+enum RowMode : int { kLogit = 0, kPlaneLam = 1, kOutLam = 2 };
+
+// One output row of a weighted pooling. X/L hold R deinterleaved input rows (RowLayout).
+template <typename acc_t>
+struct RowArgs {
+  int64_t R, S, J, k, s, OW;
+  const acc_t* X;       // x, fill 0
+  const acc_t* L;       // logits (kLogit, kPlaneLam) or a 0 / -inf validity mask (kOutLam)
+  const acc_t* lamrow;  // kOutLam: λ of each output of the row
+  acc_t lam;            // kPlaneLam: the plane's λ
+  acc_t *peak, *den, *num;
+  acc_t* y;  // forward: output row
+  // backward only
+  const acc_t* g;
+  acc_t *E, *GX, *GL, *glam;
+};
+
+// One output row of Gaussian pooling.
+template <typename acc_t>
+struct GaussRow {
+  int64_t R, S, J, k, s, OW;
+  const acc_t* X;
+  const acc_t* cnt;  // valid columns of each output's window
+  const acc_t* eta;  // per output (eta_stride 1) or per plane (eta_stride 0)
+  int64_t eta_stride;
+  acc_t *s1, *s2;
+  acc_t* y;
+  const acc_t* g;
+  acc_t *GX, *geta;  // geta has 2·OW entries: the second half is scratch
+};
+
+#define LIPDET_DECLARE_ROW_KERNELS(NS)                                         \
+  namespace NS {                                                               \
+  void weighted_fwd_row(int mode, const RowArgs<float>& a);                    \
+  void weighted_fwd_row(int mode, const RowArgs<double>& a);                   \
+  void weighted_bwd_row(int mode, bool glam, const RowArgs<float>& a);         \
+  void weighted_bwd_row(int mode, bool glam, const RowArgs<double>& a);        \
+  void gauss_fwd_row(const GaussRow<float>& a);                                \
+  void gauss_fwd_row(const GaussRow<double>& a);                               \
+  void gauss_bwd_row(const GaussRow<float>& a);                                \
+  void gauss_bwd_row(const GaussRow<double>& a);                               \
+  void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind,  \
+                float scale);                                                  \
+  void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, \
+                double scale);                                                 \
+  void add_row(const RowLayout& rl, const float* buf, float* dst);             \
+  void add_row(const RowLayout& rl, const double* buf, double* dst);           \
+  }
+
+LIPDET_DECLARE_ROW_KERNELS(rows_default)
+LIPDET_DECLARE_ROW_KERNELS(rows_avx2)
+
+// True when the AVX2 build of the row kernels can run here.
+bool cpu_has_avx2();
+
+}  // namespace lip_det

@@ -1,0 +1,253 @@
+// The CPU row kernels. Included by rows_default.cpp and rows_avx2.cpp with LIPDET_ROW_NS set;
+// everything here has internal linkage so the two instruction-set builds never mix.
+//
+// Each pass is a unit-stride loop over the outputs of a row (taps are read from deinterleaved
+// rows, see RowLayout), calling the shared per-pixel math of weighted_pool.h / gauss_pool.h,
+// so the compiler vectorises it, exp included (exp_nonpos is branch-free).
+#include <cstdint>
+#include <limits>
+
+#include "cpu/row_args.h"
+#include "gauss_pool.h"
+#include "weighted_pool.h"
+
+#ifndef LIPDET_ROW_NS
+#error "define LIPDET_ROW_NS before including row_kernels.h"
+#endif
+
+#define LIPDET_INLINE __attribute__((always_inline)) inline
+
+namespace lip_det {
+namespace {
+
+template <typename acc_t, int M>
+LIPDET_INLINE acc_t tap_logit(const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+                              const acc_t* __restrict ls, int64_t o) {
+  if constexpr (M == kOutLam) return lamrow[o] * xs[o] + ls[o];
+  return ls[o];
+}
+
+// The per-tap loops take restrict parameters: GCC trusts restrict on parameters (also once
+// inlined), not on local pointers, and without it versions or gives up on these loops.
+template <typename acc_t, int M>
+LIPDET_INLINE void tap_peak(int64_t n, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+                            const acc_t* __restrict ls, acc_t* __restrict peak) {
+  for (int64_t o = 0; o < n; ++o) {
+    const acc_t l = tap_logit<acc_t, M>(lamrow, xs, ls, o);
+    peak[o] = l > peak[o] ? l : peak[o];
+  }
+}
+
+template <typename acc_t, int M, bool STORE_E>
+LIPDET_INLINE void tap_exp(int64_t n, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+                           const acc_t* __restrict ls, const acc_t* __restrict peak,
+                           acc_t* __restrict den, acc_t* __restrict num, acc_t* __restrict e_out) {
+  for (int64_t o = 0; o < n; ++o) {
+    const acc_t e = wp_weight(tap_logit<acc_t, M>(lamrow, xs, ls, o), peak[o]);
+    if constexpr (STORE_E) e_out[o] = e;
+    den[o] += e;
+    num[o] += e * xs[o];
+  }
+}
+
+template <typename acc_t, int M, bool GLAM>
+LIPDET_INLINE void tap_grad(int64_t n, const acc_t* __restrict lamrow, acc_t lam,
+                            const acc_t* __restrict xs, const acc_t* __restrict e,
+                            const acc_t* __restrict gd, const acc_t* __restrict y,
+                            acc_t* __restrict gx, acc_t* __restrict gl, acc_t* __restrict glam) {
+  for (int64_t o = 0; o < n; ++o) {
+    const PixelGrad<acc_t> pg = wp_pixel_grad(gd[o], e[o], xs[o], y[o]);
+    if constexpr (M == kLogit) {
+      gx[o] += pg.d;
+      gl[o] += pg.t;
+    } else if constexpr (M == kPlaneLam) {
+      gx[o] += pg.d + lam * pg.t;
+    } else {
+      gx[o] += pg.d + lamrow[o] * pg.t;
+    }
+    if constexpr (GLAM) glam[o] += pg.t * (xs[o] - y[o]);
+  }
+}
+
+// Peak, den and num of every output of the row; with STORE_E the weights are kept for the backward.
+template <typename acc_t, int M, bool STORE_E>
+LIPDET_INLINE void row_sums(const RowArgs<acc_t>& a) {
+  const int64_t OW = a.OW;
+  for (int64_t o = 0; o < OW; ++o) a.peak[o] = -std::numeric_limits<acc_t>::infinity();
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
+      tap_peak<acc_t, M>(OW, a.lamrow, a.X + off, a.L + off, a.peak);
+    }
+  for (int64_t o = 0; o < OW; ++o) a.den[o] = a.num[o] = acc_t(0);
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
+      tap_exp<acc_t, M, STORE_E>(OW, a.lamrow, a.X + off, a.L + off, a.peak, a.den, a.num,
+                                 STORE_E ? a.E + (r * a.k + kk) * OW : nullptr);
+    }
+}
+
+template <typename acc_t, int M>
+LIPDET_INLINE void fwd_row(const RowArgs<acc_t>& a) {
+  row_sums<acc_t, M, false>(a);
+  for (int64_t o = 0; o < a.OW; ++o) a.y[o] = wp_output(WeightedSums<acc_t>{a.peak[o], a.den[o], a.num[o]});
+}
+
+// Every tap's share of the gradient goes to GX/GL (same layout as X); the caller scatters them.
+// num becomes y and den becomes upstream/den.
+template <typename acc_t, int M, bool GLAM>
+LIPDET_INLINE void bwd_row(const RowArgs<acc_t>& a) {
+  row_sums<acc_t, M, true>(a);
+  const int64_t OW = a.OW;
+  for (int64_t o = 0; o < OW; ++o) {
+    const acc_t den = a.den[o];
+    a.num[o] = wp_output(WeightedSums<acc_t>{a.peak[o], den, a.num[o]});
+    a.den[o] = a.g[o] / den;
+    if constexpr (GLAM) a.glam[o] = acc_t(0);
+  }
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
+      tap_grad<acc_t, M, GLAM>(OW, a.lamrow, a.lam, a.X + off, a.E + (r * a.k + kk) * OW, a.den,
+                               a.num, a.GX + off, M == kLogit ? a.GL + off : nullptr, a.glam);
+    }
+}
+
+template <typename acc_t>
+LIPDET_INLINE void gauss_sums(const GaussRow<acc_t>& a) {
+  acc_t* __restrict s1 = a.s1;
+  acc_t* __restrict s2 = a.s2;
+  for (int64_t o = 0; o < a.OW; ++o) s1[o] = s2[o] = acc_t(0);
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const acc_t* __restrict xs = a.X + r * a.S + (kk % a.s) * a.J + kk / a.s;
+      for (int64_t o = 0; o < a.OW; ++o) {
+        s1[o] += xs[o];
+        s2[o] += xs[o] * xs[o];
+      }
+    }
+}
+
+template <typename acc_t>
+LIPDET_INLINE void gauss_fwd(const GaussRow<acc_t>& a) {
+  gauss_sums(a);
+  acc_t* __restrict y = a.y;
+  for (int64_t o = 0; o < a.OW; ++o) {
+    const GaussWindow<acc_t> w = gauss_finish(a.s1[o], a.s2[o], a.cnt[o] * acc_t(a.R));
+    y[o] = gauss_output(w, a.eta[o * a.eta_stride]);
+  }
+}
+
+// ∂L/∂x = a + b·(x − μ); μ and b overwrite s1 and s2, a goes to the scratch half of geta.
+template <typename acc_t>
+LIPDET_INLINE void gauss_bwd(const GaussRow<acc_t>& a) {
+  gauss_sums(a);
+  acc_t* mean = a.s1;
+  acc_t* coef_b = a.s2;
+  acc_t* coef_a = a.geta + a.OW;
+  for (int64_t o = 0; o < a.OW; ++o) {
+    const GaussWindow<acc_t> w = gauss_finish(a.s1[o], a.s2[o], a.cnt[o] * acc_t(a.R));
+    const GaussCoef<acc_t> c = gauss_coef(w, a.g[o], a.eta[o * a.eta_stride]);
+    a.geta[o] = a.g[o] * w.sigma;
+    mean[o] = w.mean;
+    coef_a[o] = c.a;
+    coef_b[o] = c.b;
+  }
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
+      const acc_t* __restrict xs = a.X + off;
+      const acc_t* __restrict ma = mean;
+      const acc_t* __restrict ca = coef_a;
+      const acc_t* __restrict cb = coef_b;
+      acc_t* __restrict gx = a.GX + off;
+      for (int64_t o = 0; o < a.OW; ++o) gx[o] += ca[o] + cb[o] * (xs[o] - ma[o]);
+    }
+}
+
+// Deinterleave one input row (see RowLayout); a constant stride lets the compiler vectorise
+// the strided reads.
+template <typename acc_t, int64_t SC>
+LIPDET_INLINE void load_phases(const RowLayout& rl, const acc_t* __restrict src, acc_t* __restrict dst,
+                               acc_t fill, int kind, acc_t scale) {
+  const int64_t s = SC > 0 ? SC : rl.s;
+  for (int64_t q = 0; q < rl.phases; ++q) {
+    int64_t j0, j1;
+    row_valid(rl, q, j0, j1);
+    acc_t* __restrict d = dst + q * rl.J;
+    const acc_t* __restrict sp = src + q - rl.p;
+    for (int64_t j = 0; j < j0; ++j) d[j] = fill;
+    if (kind == kLoadCopy)
+      for (int64_t j = j0; j < j1; ++j) d[j] = sp[j * s];
+    else if (kind == kLoadScale)
+      for (int64_t j = j0; j < j1; ++j) d[j] = scale * sp[j * s];
+    else
+      for (int64_t j = j0; j < j1; ++j) d[j] = acc_t(0);
+    for (int64_t j = j1; j < rl.J; ++j) d[j] = fill;
+  }
+}
+
+// dst[c] += buf[q*J + j] for the valid columns: a row gradient back to the input layout.
+template <typename acc_t, int64_t SC>
+LIPDET_INLINE void add_phases(const RowLayout& rl, const acc_t* __restrict buf, acc_t* __restrict dst) {
+  const int64_t s = SC > 0 ? SC : rl.s;
+  for (int64_t q = 0; q < rl.phases; ++q) {
+    int64_t j0, j1;
+    row_valid(rl, q, j0, j1);
+    const acc_t* __restrict b = buf + q * rl.J;
+    acc_t* __restrict dp = dst + q - rl.p;
+    for (int64_t j = j0; j < j1; ++j) dp[j * s] += b[j];
+  }
+}
+
+template <typename acc_t>
+void load_any(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind, acc_t scale) {
+  if (rl.s == 1) load_phases<acc_t, 1>(rl, src, dst, fill, kind, scale);
+  else if (rl.s == 2) load_phases<acc_t, 2>(rl, src, dst, fill, kind, scale);
+  else load_phases<acc_t, 0>(rl, src, dst, fill, kind, scale);
+}
+
+template <typename acc_t>
+void add_any(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
+  if (rl.s == 1) add_phases<acc_t, 1>(rl, buf, dst);
+  else if (rl.s == 2) add_phases<acc_t, 2>(rl, buf, dst);
+  else add_phases<acc_t, 0>(rl, buf, dst);
+}
+
+template <typename acc_t>
+void weighted_fwd_any(int mode, const RowArgs<acc_t>& a) {
+  if (mode == kOutLam) fwd_row<acc_t, kOutLam>(a);
+  else fwd_row<acc_t, kLogit>(a);  // kLogit and kPlaneLam both read L
+}
+
+template <typename acc_t>
+void weighted_bwd_any(int mode, bool glam, const RowArgs<acc_t>& a) {
+  if (mode == kLogit) bwd_row<acc_t, kLogit, false>(a);
+  else if (mode == kOutLam) bwd_row<acc_t, kOutLam, true>(a);
+  else if (glam) bwd_row<acc_t, kPlaneLam, true>(a);
+  else bwd_row<acc_t, kPlaneLam, false>(a);
+}
+
+}  // namespace
+
+namespace LIPDET_ROW_NS {
+void weighted_fwd_row(int mode, const RowArgs<float>& a) { weighted_fwd_any(mode, a); }
+void weighted_fwd_row(int mode, const RowArgs<double>& a) { weighted_fwd_any(mode, a); }
+void weighted_bwd_row(int mode, bool glam, const RowArgs<float>& a) { weighted_bwd_any(mode, glam, a); }
+void weighted_bwd_row(int mode, bool glam, const RowArgs<double>& a) { weighted_bwd_any(mode, glam, a); }
+void gauss_fwd_row(const GaussRow<float>& a) { gauss_fwd(a); }
+void gauss_fwd_row(const GaussRow<double>& a) { gauss_fwd(a); }
+void gauss_bwd_row(const GaussRow<float>& a) { gauss_bwd(a); }
+void gauss_bwd_row(const GaussRow<double>& a) { gauss_bwd(a); }
+void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind, float scale) {
+  load_any(rl, src, dst, fill, kind, scale);
+}
+void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, double scale) {
+  load_any(rl, src, dst, fill, kind, scale);
+}
+void add_row(const RowLayout& rl, const float* buf, float* dst) { add_any(rl, buf, dst); }
+void add_row(const RowLayout& rl, const double* buf, double* dst) { add_any(rl, buf, dst); }
+}  // namespace LIPDET_ROW_NS
+
+}  // namespace lip_det

@@ -1,0 +1,241 @@
+// CPU kernels of LIP, SoftPool (1/2/3-d) and Max-Entropy pooling.
+//
+// Forward: each task takes one output row (plane, od, oh), copies its valid input rows into
+// deinterleaved buffers (cpu_backend.h: RowLayout) once, then runs three unit-stride passes
+// over the row's outputs: window max of the logits, Σe and Σx·e, and y = Σx·e / Σe. Only the
+// input rows being pooled and O(row) sums are ever live: no x·e^l or e^l tensors.
+// Backward: one task per (N·C) plane, so the scatter of overlapping windows needs no atomics;
+// each output row recomputes its weights from the inputs (nothing but inputs is saved).
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <limits>
+#include <vector>
+
+#include "cpu/cpu_backend.h"
+
+namespace lip_det {
+namespace {
+
+template <typename acc_t>
+void fwd_row(int mode, const RowArgs<acc_t>& a) {
+  if (cpu_has_avx2()) rows_avx2::weighted_fwd_row(mode, a);
+  else rows_default::weighted_fwd_row(mode, a);
+}
+
+template <typename acc_t>
+void bwd_row(int mode, bool glam, const RowArgs<acc_t>& a) {
+  if (cpu_has_avx2()) rows_avx2::weighted_bwd_row(mode, glam, a);
+  else rows_default::weighted_bwd_row(mode, glam, a);
+}
+
+// Per-task buffers: the window's input rows and O(row) sums.
+template <typename acc_t>
+struct Scratch {
+  std::vector<acc_t> X, L, peak, den, num, E, GX, GL, glam;
+  std::vector<int64_t> rows;
+  Scratch(const Geometry& g, const RowLayout& rl, bool backward) {
+    const int64_t R = g.d.k * g.h.k, S = rl.size(), OW = g.w.out;
+    X.resize(R * S);
+    L.resize(R * S);
+    peak.resize(OW);
+    den.resize(OW);
+    num.resize(OW);
+    rows.resize(R);
+    if (backward) {
+      E.resize(R * g.w.k * OW);
+      GX.resize(R * S);
+      GL.resize(R * S);
+      glam.resize(OW);
+    }
+  }
+  RowArgs<acc_t> args(const Geometry& g, const RowLayout& rl, int64_t R) {
+    RowArgs<acc_t> a{};
+    a.R = R;
+    a.S = rl.size();
+    a.J = rl.J;
+    a.k = rl.k;
+    a.s = rl.s;
+    a.OW = g.w.out;
+    a.X = X.data();
+    a.L = L.data();
+    a.peak = peak.data();
+    a.den = den.data();
+    a.num = num.data();
+    a.E = E.data();
+    a.GX = GX.data();
+    a.GL = GL.data();
+    a.glam = glam.data();
+    return a;
+  }
+};
+
+// Load the valid input rows of output row (od, oh) of one plane; returns their count.
+template <typename acc_t, int M>
+int64_t load_rows(const Geometry& g, const RowLayout& rl, const acc_t* xp, const acc_t* lp,
+                  acc_t lam, int64_t od, int64_t oh, Scratch<acc_t>& s) {
+  const int64_t R = window_rows(g, od, oh, s.rows.data());
+  const int64_t S = rl.size();
+  const acc_t ninf = -std::numeric_limits<acc_t>::infinity();
+  for (int64_t r = 0; r < R; ++r) {
+    const acc_t* xr = xp + s.rows[r];
+    load_row(rl, xr, s.X.data() + r * S, acc_t(0), kLoadCopy, acc_t(1));
+    if constexpr (M == kLogit)
+      load_row(rl, lp + s.rows[r], s.L.data() + r * S, ninf, kLoadCopy, acc_t(1));
+    else if constexpr (M == kPlaneLam)
+      load_row(rl, xr, s.L.data() + r * S, ninf, kLoadScale, lam);
+    else
+      load_row(rl, xr, s.L.data() + r * S, ninf, kLoadZero, acc_t(1));
+  }
+  return R;
+}
+
+struct Inputs {
+  at::Tensor x, logit, lam;  // contiguous, accumulation dtype; lam is [P] or [P, out_plane]
+  int mode;
+  bool soft;
+};
+
+template <typename acc_t, int M>
+void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
+  const RowLayout rl(g.w);
+  const int64_t rows_per_plane = g.d.out * g.h.out;
+  const int64_t total = g.planes() * rows_per_plane;
+  const int64_t work = g.w.out * g.d.k * g.h.k * g.w.k;
+  const acc_t* x = in.x.data_ptr<acc_t>();
+  const acc_t* l = M == kLogit ? in.logit.data_ptr<acc_t>() : nullptr;
+  const acc_t* lam = in.soft ? nullptr : (M == kLogit ? nullptr : in.lam.data_ptr<acc_t>());
+  acc_t* y = out.data_ptr<acc_t>();
+  at::parallel_for(0, total, std::max<int64_t>(1, 16384 / std::max<int64_t>(work, 1)),
+                   [&](int64_t begin, int64_t end) {
+    Scratch<acc_t> s(g, rl, false);
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t p = t / rows_per_plane, rr = t % rows_per_plane;
+      const int64_t od = rr / g.h.out, oh = rr % g.h.out;
+      const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
+      const int64_t R = load_rows<acc_t, M>(g, rl, x + p * g.in_plane(),
+                                            l ? l + p * g.in_plane() : nullptr, plane_lam, od, oh, s);
+      RowArgs<acc_t> a = s.args(g, rl, R);
+      a.lam = plane_lam;
+      const int64_t orow = p * g.out_plane() + rr * g.w.out;
+      if constexpr (M == kOutLam) a.lamrow = lam + orow;
+      a.y = y + orow;
+      fwd_row(M, a);
+    }
+  });
+}
+
+template <typename acc_t, int M, bool GLAM>
+void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, at::Tensor& gx,
+                   at::Tensor& gl, at::Tensor& glam) {
+  const RowLayout rl(g.w);
+  const int64_t S = rl.size();
+  const acc_t* x = in.x.data_ptr<acc_t>();
+  const acc_t* l = M == kLogit ? in.logit.data_ptr<acc_t>() : nullptr;
+  const acc_t* lam = in.soft ? nullptr : (M == kLogit ? nullptr : in.lam.data_ptr<acc_t>());
+  const acc_t* go = grad.data_ptr<acc_t>();
+  acc_t* gxp = gx.data_ptr<acc_t>();
+  acc_t* glp = M == kLogit ? gl.data_ptr<acc_t>() : nullptr;
+  acc_t* glamp = GLAM ? glam.data_ptr<acc_t>() : nullptr;
+  at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
+    Scratch<acc_t> s(g, rl, true);
+    for (int64_t p = begin; p < end; ++p) {
+      const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
+      acc_t plane_glam = 0;
+      for (int64_t od = 0; od < g.d.out; ++od)
+        for (int64_t oh = 0; oh < g.h.out; ++oh) {
+          const int64_t R = load_rows<acc_t, M>(g, rl, x + p * g.in_plane(),
+                                                l ? l + p * g.in_plane() : nullptr, plane_lam, od, oh, s);
+          std::fill(s.GX.begin(), s.GX.begin() + R * S, acc_t(0));
+          if (M == kLogit) std::fill(s.GL.begin(), s.GL.begin() + R * S, acc_t(0));
+          RowArgs<acc_t> a = s.args(g, rl, R);
+          a.lam = plane_lam;
+          const int64_t orow = p * g.out_plane() + (od * g.h.out + oh) * g.w.out;
+          if constexpr (M == kOutLam) a.lamrow = lam + orow;
+          a.g = go + orow;
+          bwd_row(M, GLAM, a);
+          for (int64_t r = 0; r < R; ++r) {
+            add_row(rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
+            if (M == kLogit) add_row(rl, s.GL.data() + r * S, glp + p * g.in_plane() + s.rows[r]);
+          }
+          if constexpr (GLAM) {
+            if constexpr (M == kOutLam) {
+              std::copy(s.glam.begin(), s.glam.begin() + g.w.out, glamp + orow);
+            } else {
+              for (int64_t o = 0; o < g.w.out; ++o) plane_glam += s.glam[o];
+            }
+          }
+        }
+      if constexpr (GLAM && M == kPlaneLam) glamp[p] = plane_glam;
+    }
+  });
+}
+
+Inputs prepare(Weighted kind, const at::Tensor& x, const std::optional<at::Tensor>& logit,
+               const std::optional<at::Tensor>& lam, const Geometry& g) {
+  const at::ScalarType acc = acc_type(x.scalar_type());
+  Inputs in;
+  in.x = x.to(acc).contiguous();
+  in.soft = kind == Weighted::kSoft;
+  if (kind == Weighted::kLip) {
+    in.logit = logit->to(acc).contiguous();
+    in.mode = kLogit;
+  } else if (kind == Weighted::kSoft) {
+    in.mode = kPlaneLam;
+  } else {
+    const WindowParam wp = window_param(*lam, g, acc);
+    in.lam = wp.values;
+    in.mode = wp.per_output ? kOutLam : kPlaneLam;
+  }
+  return in;
+}
+
+}  // namespace
+
+at::Tensor CpuBackend::weighted_forward(Weighted kind, const at::Tensor& x,
+                                        const std::optional<at::Tensor>& logit,
+                                        const std::optional<at::Tensor>& lam, const Geometry& g) {
+  const Inputs in = prepare(kind, x, logit, lam, g);
+  at::Tensor out = at::empty(g.out_shape, in.x.options());
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_weighted_forward", [&] {
+    switch (in.mode) {
+      case kLogit: forward_mode<scalar_t, kLogit>(in, g, out); break;
+      case kPlaneLam: forward_mode<scalar_t, kPlaneLam>(in, g, out); break;
+      default: forward_mode<scalar_t, kOutLam>(in, g, out); break;
+    }
+  });
+  return out.to(x.scalar_type());
+}
+
+std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
+    Weighted kind, const at::Tensor& grad, const at::Tensor& x,
+    const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
+    const Geometry& g) {
+  TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(g.out_shape), "grad_out must have shape ",
+                    g.out_shape, ", got ", grad.sizes());
+  const Inputs in = prepare(kind, x, logit, lam, g);
+  const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
+  at::Tensor gx = at::zeros_like(in.x);
+  at::Tensor gl = kind == Weighted::kLip ? at::zeros_like(in.logit) : at::Tensor();
+  at::Tensor glam;
+  if (kind == Weighted::kMaxEnt)
+    glam = in.mode == kOutLam ? at::empty({g.planes(), g.out_plane()}, in.x.options())
+                              : at::empty({g.planes()}, in.x.options());
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_weighted_backward", [&] {
+    if (kind == Weighted::kLip) backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gl, glam);
+    else if (kind == Weighted::kSoft) backward_mode<scalar_t, kPlaneLam, false>(in, g, go, gx, gl, glam);
+    else if (in.mode == kPlaneLam) backward_mode<scalar_t, kPlaneLam, true>(in, g, go, gx, gl, glam);
+    else backward_mode<scalar_t, kOutLam, true>(in, g, go, gx, gl, glam);
+  });
+  at::Tensor second;
+  if (kind == Weighted::kLip) second = gl.to(logit->scalar_type());
+  else if (kind == Weighted::kMaxEnt) second = reduce_param_grad(glam, g, *lam);
+  return {gx.to(x.scalar_type()), second};
+}
+
+}  // namespace lip_det
+
+TORCH_LIBRARY_IMPL(lip_det, CPU, m) {
+  lip_det::PoolOps<lip_det::CpuBackend>::register_all(m);
+}

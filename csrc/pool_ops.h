@@ -1,0 +1,127 @@
+// Host-side plumbing shared by the CPU and CUDA backends: geometry from op arguments, the
+// per-window parameter (λ, η) layouts, and one registration template so every backend exposes
+// exactly the schemas defined in ops.cpp.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <tuple>
+#include <vector>
+
+#include "pool_common.h"
+
+namespace lip_det {
+
+struct Geometry {
+  int nd;
+  int64_t n, c;
+  Dim d, h, w;  // unused leading dims have in = out = k = s = 1, p = 0
+  std::vector<int64_t> out_shape;  // (N, C, out...)
+  int64_t planes() const { return n * c; }
+  int64_t in_plane() const { return d.in * h.in * w.in; }
+  int64_t out_plane() const { return d.out * h.out * w.out; }
+};
+
+Geometry make_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
+                       at::IntArrayRef padding, bool ceil_mode, int nd);
+
+// λ or η as a contiguous tensor of `acc` dtype: [P] (one value per plane) or [P, out_plane].
+struct WindowParam {
+  at::Tensor values;
+  bool per_output;
+};
+
+WindowParam window_param(const at::Tensor& t, const Geometry& g, at::ScalarType acc);
+
+// Sum a per-plane [P] or per-output [N, C, out...] gradient to the layout of `like`.
+at::Tensor reduce_param_grad(const at::Tensor& grad, const Geometry& g, const at::Tensor& like);
+
+// Float32 for half types, the tensor's own dtype otherwise.
+at::ScalarType acc_type(at::ScalarType t);
+
+// Argument checks of the raw torch.ops entry points (the Python API validates first; these
+// keep direct callers from reading out of bounds).
+void check_pool_args(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
+                     at::IntArrayRef padding, int nd, const char* op);
+void check_same(const at::Tensor& x, const at::Tensor& t, const char* name, bool same_shape);
+
+// Which weighted pooling: LIP reads a logit tensor, the others use λ·x (λ = 1 for SoftPool).
+enum class Weighted { kLip, kSoft, kMaxEnt };
+
+// A backend provides these four (see cpu/*.cpp, cuda/*.cu):
+//   Tensor weighted_forward(Weighted, x, logit?, lam?, const Geometry&)
+//   tuple<Tensor, Tensor> weighted_backward(Weighted, grad, x, logit?, lam?, const Geometry&)
+//   Tensor gauss_forward(x, eta, const Geometry&)
+//   tuple<Tensor, Tensor> gauss_backward(grad, x, eta, const Geometry&)
+template <class B>
+struct PoolOps {
+  using T = at::Tensor;
+  using R = at::IntArrayRef;
+
+  static Geometry geom(const T& x, R k, R s, R p, bool ceil, int nd, const char* op) {
+    check_pool_args(x, k, s, p, nd, op);
+    return make_geometry(x, k, s, p, ceil, nd);
+  }
+
+  static T lip(const T& x, const T& l, R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d");
+    check_same(x, l, "logit", true);
+    return B::weighted_forward(Weighted::kLip, x, l, std::nullopt, g);
+  }
+  static std::tuple<T, T> lip_bwd(const T& go, const T& x, const T& l, R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d_backward");
+    check_same(x, l, "logit", true);
+    return B::weighted_backward(Weighted::kLip, go, x, l, std::nullopt, g);
+  }
+  template <int ND>
+  static T soft(const T& x, R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, ND, "soft_pool");
+    return B::weighted_forward(Weighted::kSoft, x, std::nullopt, std::nullopt, g);
+  }
+  template <int ND>
+  static T soft_bwd(const T& go, const T& x, R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, ND, "soft_pool_backward");
+    return std::get<0>(B::weighted_backward(Weighted::kSoft, go, x, std::nullopt, std::nullopt, g));
+  }
+  static T maxent(const T& x, const T& lam, R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "maxent_pool2d");
+    check_same(x, lam, "lam", false);
+    return B::weighted_forward(Weighted::kMaxEnt, x, std::nullopt, lam, g);
+  }
+  static std::tuple<T, T> maxent_bwd(const T& go, const T& x, const T& lam, R k, R s, R p,
+                                     bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "maxent_pool2d_backward");
+    check_same(x, lam, "lam", false);
+    return B::weighted_backward(Weighted::kMaxEnt, go, x, std::nullopt, lam, g);
+  }
+  static T gauss(const T& x, const T& eta, R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "gauss_pool2d");
+    check_same(x, eta, "eta", false);
+    return B::gauss_forward(x, eta, g);
+  }
+  static std::tuple<T, T> gauss_bwd(const T& go, const T& x, const T& eta, R k, R s, R p,
+                                    bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "gauss_pool2d_backward");
+    check_same(x, eta, "eta", false);
+    return B::gauss_backward(go, x, eta, g);
+  }
+
+  static void register_all(torch::Library& m) {
+    m.impl("lip_pool2d", &lip);
+    m.impl("lip_pool2d_backward", &lip_bwd);
+    m.impl("soft_pool1d", &soft<1>);
+    m.impl("soft_pool1d_backward", &soft_bwd<1>);
+    m.impl("soft_pool2d", &soft<2>);
+    m.impl("soft_pool2d_backward", &soft_bwd<2>);
+    m.impl("soft_pool3d", &soft<3>);
+    m.impl("soft_pool3d_backward", &soft_bwd<3>);
+    m.impl("maxent_pool2d", &maxent);
+    m.impl("maxent_pool2d_backward", &maxent_bwd);
+    m.impl("gauss_pool2d", &gauss);
+    m.impl("gauss_pool2d_backward", &gauss_bwd);
+  }
+};
+
+}  // namespace lip_det

@@ -1,0 +1,136 @@
+"""The compiled operators ``torch.ops.lip_det.*`` as Python functions, with their fake kernels
+(shape propagation for ``torch.compile``/meta tensors) and autograd formulas.
+
+Signatures equal ``lip_det.ops.reference``: arguments arrive validated from
+``lip_det.ops.pooling`` with ``kernel_size``/``stride``/``padding`` as tuples of ints. Every
+backward op recomputes from the saved inputs, so autograd keeps no intermediate tensors.
+"""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
+
+import torch
+
+from . import _ext
+from .reference import pooled_size
+
+if not _ext.available():
+    raise ImportError(f'lip_det.ops.fused needs the compiled extension lip_det._C: {_ext.load_error()}')
+
+__all__ = ['lip_pool2d', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d', 'gauss_pool2d']
+
+Ints = Sequence[int]
+_ops = torch.ops.lip_det
+
+
+def _out_shape(x: torch.Tensor, kernel_size: Ints, stride: Ints, padding: Ints,
+               ceil_mode: bool) -> Tuple[int, ...]:
+    nd = len(kernel_size)
+    spatial = [pooled_size(size, k, s, p, ceil_mode)
+               for size, k, s, p in zip(x.shape[-nd:], kernel_size, stride, padding)]
+    return (*x.shape[:2], *spatial)
+
+
+def _fake_pool(x: torch.Tensor, *rest):
+    # rest = (maybe a second tensor,) kernel_size, stride, padding, ceil_mode
+    k, s, p, ceil = rest[-4:]
+    return x.new_empty(_out_shape(x, k, s, p, ceil))
+
+
+def _fake_backward_pair(grad_out, x, other, kernel_size, stride, padding, ceil_mode):
+    # Real kernels return contiguous gradients of the inputs' shapes and dtypes.
+    return x.new_empty(x.shape), other.new_empty(other.shape)
+
+
+def _fake_backward_single(grad_out, x, kernel_size, stride, padding, ceil_mode):
+    return x.new_empty(x.shape)
+
+
+for _name in ('lip_pool2d', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d',
+              'gauss_pool2d'):
+    torch.library.register_fake(f'lip_det::{_name}', _fake_pool)
+for _name in ('lip_pool2d', 'maxent_pool2d', 'gauss_pool2d'):
+    torch.library.register_fake(f'lip_det::{_name}_backward', _fake_backward_pair)
+for _nd in (1, 2, 3):
+    torch.library.register_fake(f'lip_det::soft_pool{_nd}d_backward', _fake_backward_single)
+
+
+# ----------------------------------------------------------------------------- autograd
+def _setup_pair(ctx, inputs, output):
+    x, other, k, s, p, ceil = inputs
+    ctx.save_for_backward(x, other)
+    ctx.geom = (k, s, p, ceil)
+
+
+def _setup_single(ctx, inputs, output):
+    x, k, s, p, ceil = inputs
+    ctx.save_for_backward(x)
+    ctx.geom = (k, s, p, ceil)
+
+
+def _make_pair_backward(backward_op):
+    def backward(ctx, grad):
+        x, other = ctx.saved_tensors
+        gx, gother = backward_op(grad, x, other, *ctx.geom)
+        return (gx if ctx.needs_input_grad[0] else None,
+                gother if ctx.needs_input_grad[1] else None, None, None, None, None)
+    return backward
+
+
+def _make_single_backward(backward_op):
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return backward_op(grad, x, *ctx.geom), None, None, None, None
+    return backward
+
+
+for _name in ('lip_pool2d', 'maxent_pool2d', 'gauss_pool2d'):
+    torch.library.register_autograd(f'lip_det::{_name}',
+                                    _make_pair_backward(getattr(_ops, f'{_name}_backward')),
+                                    setup_context=_setup_pair)
+for _nd in (1, 2, 3):
+    torch.library.register_autograd(f'lip_det::soft_pool{_nd}d',
+                                    _make_single_backward(getattr(_ops, f'soft_pool{_nd}d_backward')),
+                                    setup_context=_setup_single)
+
+
+# ----------------------------------------------------------------------------- wrappers
+def _geom(kernel_size: Ints, stride: Ints, padding: Ints):
+    return ([int(v) for v in kernel_size], [int(v) for v in (kernel_size if stride is None else stride)],
+            [int(v) for v in padding])
+
+
+def lip_pool2d(x: torch.Tensor, logit: torch.Tensor, kernel_size: Ints, stride: Ints,
+               padding: Ints, ceil_mode: bool = False) -> torch.Tensor:
+    """Fused LIP: Σ x·e^logit / Σ e^logit over each window's valid pixels."""
+    return _ops.lip_pool2d(x, logit, *_geom(kernel_size, stride, padding), bool(ceil_mode))
+
+
+def soft_pool1d(x: torch.Tensor, kernel_size: Ints, stride: Ints, padding: Ints,
+                ceil_mode: bool = False) -> torch.Tensor:
+    """Fused SoftPool over (N, C, L)."""
+    return _ops.soft_pool1d(x, *_geom(kernel_size, stride, padding), bool(ceil_mode))
+
+
+def soft_pool2d(x: torch.Tensor, kernel_size: Ints, stride: Ints, padding: Ints,
+                ceil_mode: bool = False) -> torch.Tensor:
+    """Fused SoftPool over (N, C, H, W)."""
+    return _ops.soft_pool2d(x, *_geom(kernel_size, stride, padding), bool(ceil_mode))
+
+
+def soft_pool3d(x: torch.Tensor, kernel_size: Ints, stride: Ints, padding: Ints,
+                ceil_mode: bool = False) -> torch.Tensor:
+    """Fused SoftPool over (N, C, D, H, W)."""
+    return _ops.soft_pool3d(x, *_geom(kernel_size, stride, padding), bool(ceil_mode))
+
+
+def maxent_pool2d(x: torch.Tensor, lam: torch.Tensor, kernel_size: Ints, stride: Ints,
+                  padding: Ints, ceil_mode: bool = False) -> torch.Tensor:
+    """Fused Max-Entropy pooling; ``lam`` in any accepted layout, differentiable."""
+    return _ops.maxent_pool2d(x, lam, *_geom(kernel_size, stride, padding), bool(ceil_mode))
+
+
+def gauss_pool2d(x: torch.Tensor, eta: torch.Tensor, kernel_size: Ints, stride: Ints,
+                 padding: Ints, ceil_mode: bool = False) -> torch.Tensor:
+    """Fused Gaussian pooling μ + η·σ; ``eta`` in any accepted layout, differentiable."""
+    return _ops.gauss_pool2d(x, eta, *_geom(kernel_size, stride, padding), bool(ceil_mode))
