@@ -61,4 +61,20 @@ LIPDET_HD GaussWindow<acc_t> gauss_window(const scalar_t* x, const Dim& gd, cons
   return gauss_finish(s1, s2, static_cast<acc_t>((d1 - d0) * (h1 - h0) * (w1 - w0)));
 }
 
+// Gather form of the backward for input pixel (id, ih, iw) with value xv: Σ over the windows
+// covering it of a_o + b_o·(xv − μ_o), from per-output coefficients (flat output index o).
+template <typename acc_t>
+LIPDET_HD acc_t gauss_pixel_gather(acc_t xv, const Dim& gd, const Dim& gh, const Dim& gw,
+                                   int64_t id, int64_t ih, int64_t iw, const acc_t* coef_a,
+                                   const acc_t* coef_b, const acc_t* mean) {
+  acc_t g = 0;
+  for (int64_t od = cover_first(gd, id); od < cover_end(gd, id); ++od)
+    for (int64_t oh = cover_first(gh, ih); oh < cover_end(gh, ih); ++oh)
+      for (int64_t ow = cover_first(gw, iw); ow < cover_end(gw, iw); ++ow) {
+        const int64_t o = (od * gh.out + oh) * gw.out + ow;
+        g += coef_a[o] + coef_b[o] * (xv - mean[o]);
+      }
+  return g;
+}
+
 }  // namespace lip_det

@@ -1,0 +1,352 @@
+// CUDA kernels of all four poolings, on the per-window math of weighted_pool.h / gauss_pool.h
+// (the same functions the CPU kernels call).
+//
+// Forward: one thread per output. Backward without atomics, deterministic: a first kernel,
+// one thread per output, recomputes each window's small sums (peak, upstream/den, y; or μ and
+// the two gradient coefficients for Gaussian pooling); a second, one thread per input pixel,
+// gathers the gradient over exactly the windows that cover the pixel. Half types read and write
+// their own dtype and accumulate in float32.
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include <algorithm>
+
+#include "gauss_pool.h"
+#include "pool_ops.h"
+#include "weighted_pool.h"
+
+namespace lip_det {
+namespace {
+
+constexpr int kThreads = 256;
+
+int64_t blocks_for(int64_t n) {
+  return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t(1) << 20));
+}
+
+#define LIPDET_GRID_LOOP(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
+
+struct Shape {
+  Dim d, h, w;
+  int64_t in_plane, out_plane;
+};
+
+Shape shape_of(const Geometry& g) {
+  return {g.d, g.h, g.w, g.in_plane(), g.out_plane()};
+}
+
+__device__ __forceinline__ void split_out(const Shape& s, int64_t o, int64_t& od, int64_t& oh, int64_t& ow) {
+  ow = o % s.w.out;
+  oh = (o / s.w.out) % s.h.out;
+  od = o / (s.w.out * s.h.out);
+}
+
+__device__ __forceinline__ void split_in(const Shape& s, int64_t i, int64_t& id, int64_t& ih, int64_t& iw) {
+  iw = i % s.w.in;
+  ih = (i / s.w.in) % s.h.in;
+  id = i / (s.w.in * s.h.in);
+}
+
+// Logit of a pixel inside a window: from the logit tensor, or λ·x.
+template <typename scalar_t, typename acc_t>
+struct TensorLogit {
+  const scalar_t* l;
+  __host__ __device__ acc_t operator()(acc_t, int64_t i) const { return static_cast<acc_t>(l[i]); }
+};
+template <typename acc_t>
+struct ScaledLogit {
+  acc_t lam;
+  __host__ __device__ acc_t operator()(acc_t x, int64_t) const { return lam * x; }
+};
+// In the gather: the pixel's logit in window o, and the window's ∂logit/∂x.
+template <typename acc_t>
+struct FixedLogit {
+  acc_t l;
+  __host__ __device__ acc_t operator()(acc_t, int64_t) const { return l; }
+};
+template <typename acc_t>
+struct WindowLamLogit {
+  const acc_t* lam;  // per output of the plane
+  __host__ __device__ acc_t operator()(acc_t x, int64_t o) const { return lam[o] * x; }
+};
+template <typename acc_t>
+struct ConstLam {
+  acc_t v;
+  __host__ __device__ acc_t operator()(int64_t) const { return v; }
+};
+template <typename acc_t>
+struct WindowLam {
+  const acc_t* lam;
+  __host__ __device__ acc_t operator()(int64_t o) const { return lam[o]; }
+};
+
+// λ of output `idx` (global flat index) of plane p.
+template <typename acc_t>
+__device__ __forceinline__ acc_t lam_at(const acc_t* lam, bool per_output, bool soft, int64_t p, int64_t idx) {
+  if (soft) return acc_t(1);
+  return per_output ? lam[idx] : lam[p];
+}
+
+template <typename scalar_t, typename acc_t, bool LIP>
+__global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
+                                        const acc_t* __restrict__ lam, bool per_output, bool soft,
+                                        Shape s, int64_t total, scalar_t* __restrict__ y) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / s.out_plane;
+    int64_t od, oh, ow;
+    split_out(s, idx % s.out_plane, od, oh, ow);
+    const scalar_t* xp = x + p * s.in_plane;
+    WeightedSums<acc_t> ws;
+    if constexpr (LIP)
+      ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
+                                 TensorLogit<scalar_t, acc_t>{logit + p * s.in_plane});
+    else
+      ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
+                                 ScaledLogit<acc_t>{lam_at(lam, per_output, soft, p, idx)});
+    y[idx] = static_cast<scalar_t>(wp_output(ws));
+  }
+}
+
+// Per-output sums for the backward: peak, gdiv = upstream/den, y, and (Max-Ent) upstream·∂y/∂λ.
+template <typename scalar_t, typename acc_t, bool LIP>
+__global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
+                                      const acc_t* __restrict__ lam, bool per_output, bool soft,
+                                      const scalar_t* __restrict__ grad, Shape s, int64_t total,
+                                      acc_t* __restrict__ peak, acc_t* __restrict__ gdiv,
+                                      acc_t* __restrict__ yout, acc_t* __restrict__ glam) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / s.out_plane;
+    int64_t od, oh, ow;
+    split_out(s, idx % s.out_plane, od, oh, ow);
+    const scalar_t* xp = x + p * s.in_plane;
+    const acc_t g = static_cast<acc_t>(grad[idx]);
+    WeightedSums<acc_t> ws;
+    if constexpr (LIP) {
+      ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
+                                 TensorLogit<scalar_t, acc_t>{logit + p * s.in_plane});
+    } else {
+      const ScaledLogit<acc_t> lg{lam_at(lam, per_output, soft, p, idx)};
+      ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow, lg);
+      if (glam != nullptr) glam[idx] = g * wp_window_spread(xp, s.d, s.h, s.w, od, oh, ow, lg, ws);
+    }
+    peak[idx] = ws.peak;
+    gdiv[idx] = g / ws.den;
+    yout[idx] = wp_output(ws);
+  }
+}
+
+template <typename scalar_t, typename acc_t, bool LIP>
+__global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
+                                       const acc_t* __restrict__ lam, bool per_output, bool soft,
+                                       Shape s, int64_t total, const acc_t* __restrict__ peak,
+                                       const acc_t* __restrict__ gdiv, const acc_t* __restrict__ yout,
+                                       scalar_t* __restrict__ gx, scalar_t* __restrict__ gl) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / s.in_plane;
+    int64_t id, ih, iw;
+    split_in(s, idx % s.in_plane, id, ih, iw);
+    const acc_t xv = static_cast<acc_t>(x[idx]);
+    const int64_t ob = p * s.out_plane;
+    PixelGrad<acc_t> g;
+    if constexpr (LIP) {
+      g = wp_pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, peak + ob, gdiv + ob, yout + ob,
+                          FixedLogit<acc_t>{static_cast<acc_t>(logit[idx])}, ConstLam<acc_t>{acc_t(0)});
+      gl[idx] = static_cast<scalar_t>(g.t);
+    } else if (soft || !per_output) {
+      const acc_t lv = soft ? acc_t(1) : lam[p];
+      g = wp_pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, peak + ob, gdiv + ob, yout + ob,
+                          ScaledLogit<acc_t>{lv}, ConstLam<acc_t>{lv});
+    } else {
+      g = wp_pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, peak + ob, gdiv + ob, yout + ob,
+                          WindowLamLogit<acc_t>{lam + ob}, WindowLam<acc_t>{lam + ob});
+    }
+    gx[idx] = static_cast<scalar_t>(g.d);
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void gauss_forward_kernel(const scalar_t* __restrict__ x, const acc_t* __restrict__ eta,
+                                     bool per_output, Shape s, int64_t total, scalar_t* __restrict__ y) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / s.out_plane;
+    int64_t od, oh, ow;
+    split_out(s, idx % s.out_plane, od, oh, ow);
+    const GaussWindow<acc_t> w = gauss_window<acc_t>(x + p * s.in_plane, s.d, s.h, s.w, od, oh, ow);
+    y[idx] = static_cast<scalar_t>(gauss_output(w, per_output ? eta[idx] : eta[p]));
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void gauss_stats_kernel(const scalar_t* __restrict__ x, const acc_t* __restrict__ eta,
+                                   bool per_output, const scalar_t* __restrict__ grad, Shape s,
+                                   int64_t total, acc_t* __restrict__ coef_a, acc_t* __restrict__ coef_b,
+                                   acc_t* __restrict__ mean, acc_t* __restrict__ geta) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / s.out_plane;
+    int64_t od, oh, ow;
+    split_out(s, idx % s.out_plane, od, oh, ow);
+    const GaussWindow<acc_t> w = gauss_window<acc_t>(x + p * s.in_plane, s.d, s.h, s.w, od, oh, ow);
+    const acc_t g = static_cast<acc_t>(grad[idx]);
+    const GaussCoef<acc_t> c = gauss_coef(w, g, per_output ? eta[idx] : eta[p]);
+    coef_a[idx] = c.a;
+    coef_b[idx] = c.b;
+    mean[idx] = w.mean;
+    geta[idx] = g * w.sigma;
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void gauss_gather_kernel(const scalar_t* __restrict__ x, Shape s, int64_t total,
+                                    const acc_t* __restrict__ coef_a, const acc_t* __restrict__ coef_b,
+                                    const acc_t* __restrict__ mean, scalar_t* __restrict__ gx) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / s.in_plane;
+    int64_t id, ih, iw;
+    split_in(s, idx % s.in_plane, id, ih, iw);
+    const int64_t ob = p * s.out_plane;
+    gx[idx] = static_cast<scalar_t>(gauss_pixel_gather(static_cast<acc_t>(x[idx]), s.d, s.h, s.w, id, ih,
+                                                       iw, coef_a + ob, coef_b + ob, mean + ob));
+  }
+}
+
+struct CudaBackend {
+  static at::Tensor weighted_forward(Weighted kind, const at::Tensor& x,
+                                     const std::optional<at::Tensor>& logit,
+                                     const std::optional<at::Tensor>& lam, const Geometry& g) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    const at::Tensor lc = kind == Weighted::kLip ? logit->contiguous() : at::Tensor();
+    const at::ScalarType acc = acc_type(x.scalar_type());
+    const WindowParam wp = kind == Weighted::kMaxEnt ? window_param(*lam, g, acc) : WindowParam{at::Tensor(), false};
+    at::Tensor y = at::empty(g.out_shape, xc.options());
+    const int64_t total = y.numel();
+    const Shape s = shape_of(g);
+    const bool soft = kind == Weighted::kSoft;
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_forward_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      const acc_t* lamp = wp.values.defined() ? wp.values.data_ptr<acc_t>() : nullptr;
+      if (kind == Weighted::kLip)
+        weighted_forward_kernel<scalar_t, acc_t, true><<<blocks_for(total), kThreads, 0, stream>>>(
+            xc.data_ptr<scalar_t>(), lc.data_ptr<scalar_t>(), nullptr, false, false, s, total,
+            y.data_ptr<scalar_t>());
+      else
+        weighted_forward_kernel<scalar_t, acc_t, false><<<blocks_for(total), kThreads, 0, stream>>>(
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, s, total, y.data_ptr<scalar_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    return y;
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> weighted_backward(
+      Weighted kind, const at::Tensor& grad, const at::Tensor& x,
+      const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
+      const Geometry& g) {
+    TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(g.out_shape), "grad_out must have shape ",
+                      g.out_shape, ", got ", grad.sizes());
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    const at::Tensor gc = grad.to(x.scalar_type()).contiguous();
+    const at::Tensor lc = kind == Weighted::kLip ? logit->contiguous() : at::Tensor();
+    const at::ScalarType acc = acc_type(x.scalar_type());
+    const WindowParam wp = kind == Weighted::kMaxEnt ? window_param(*lam, g, acc) : WindowParam{at::Tensor(), false};
+    const bool soft = kind == Weighted::kSoft, lip = kind == Weighted::kLip;
+    const int64_t n_out = g.planes() * g.out_plane(), n_in = xc.numel();
+    const auto acc_opts = xc.options().dtype(acc);
+    at::Tensor peak = at::empty({n_out}, acc_opts), gdiv = at::empty({n_out}, acc_opts),
+               yout = at::empty({n_out}, acc_opts);
+    at::Tensor glam = kind == Weighted::kMaxEnt ? at::empty({g.planes(), g.out_plane()}, acc_opts) : at::Tensor();
+    at::Tensor gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
+    at::Tensor gl = lip ? at::empty_like(lc, at::MemoryFormat::Contiguous) : at::Tensor();
+    const Shape s = shape_of(g);
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_backward_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      const acc_t* lamp = wp.values.defined() ? wp.values.data_ptr<acc_t>() : nullptr;
+      acc_t* glamp = glam.defined() ? glam.data_ptr<acc_t>() : nullptr;
+      const scalar_t* lp = lip ? lc.data_ptr<scalar_t>() : nullptr;
+      if (lip) {
+        weighted_stats_kernel<scalar_t, acc_t, true><<<blocks_for(n_out), kThreads, 0, stream>>>(
+            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gc.data_ptr<scalar_t>(), s, n_out,
+            peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), nullptr);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        weighted_gather_kernel<scalar_t, acc_t, true><<<blocks_for(n_in), kThreads, 0, stream>>>(
+            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, s, n_in, peak.data_ptr<acc_t>(),
+            gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>());
+      } else {
+        weighted_stats_kernel<scalar_t, acc_t, false><<<blocks_for(n_out), kThreads, 0, stream>>>(
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gc.data_ptr<scalar_t>(), s, n_out,
+            peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), glamp);
+        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        weighted_gather_kernel<scalar_t, acc_t, false><<<blocks_for(n_in), kThreads, 0, stream>>>(
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, s, n_in, peak.data_ptr<acc_t>(),
+            gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), nullptr);
+      }
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    at::Tensor second;
+    if (lip) second = gl;
+    else if (kind == Weighted::kMaxEnt)
+      second = reduce_param_grad(wp.per_output ? glam : glam.sum(1), g, *lam);
+    return {gx, second};
+  }
+
+  static at::Tensor gauss_forward(const at::Tensor& x, const at::Tensor& eta, const Geometry& g) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    const WindowParam wp = window_param(eta, g, acc_type(x.scalar_type()));
+    at::Tensor y = at::empty(g.out_shape, xc.options());
+    const int64_t total = y.numel();
+    const Shape s = shape_of(g);
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_gauss_forward_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      gauss_forward_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, stream>>>(
+          xc.data_ptr<scalar_t>(), wp.values.data_ptr<acc_t>(), wp.per_output, s, total, y.data_ptr<scalar_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    return y;
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> gauss_backward(const at::Tensor& grad, const at::Tensor& x,
+                                                           const at::Tensor& eta, const Geometry& g) {
+    TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(g.out_shape), "grad_out must have shape ",
+                      g.out_shape, ", got ", grad.sizes());
+    const c10::cuda::CUDAGuard guard(x.device());
+    const at::Tensor xc = x.contiguous();
+    const at::Tensor gc = grad.to(x.scalar_type()).contiguous();
+    const at::ScalarType acc = acc_type(x.scalar_type());
+    const WindowParam wp = window_param(eta, g, acc);
+    const int64_t n_out = g.planes() * g.out_plane(), n_in = xc.numel();
+    const auto acc_opts = xc.options().dtype(acc);
+    at::Tensor ca = at::empty({n_out}, acc_opts), cb = at::empty({n_out}, acc_opts),
+               mean = at::empty({n_out}, acc_opts), geta = at::empty({g.planes(), g.out_plane()}, acc_opts);
+    at::Tensor gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
+    const Shape s = shape_of(g);
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_gauss_backward_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      gauss_stats_kernel<scalar_t, acc_t><<<blocks_for(n_out), kThreads, 0, stream>>>(
+          xc.data_ptr<scalar_t>(), wp.values.data_ptr<acc_t>(), wp.per_output, gc.data_ptr<scalar_t>(), s, n_out,
+          ca.data_ptr<acc_t>(), cb.data_ptr<acc_t>(), mean.data_ptr<acc_t>(), geta.data_ptr<acc_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      gauss_gather_kernel<scalar_t, acc_t><<<blocks_for(n_in), kThreads, 0, stream>>>(
+          xc.data_ptr<scalar_t>(), s, n_in, ca.data_ptr<acc_t>(), cb.data_ptr<acc_t>(), mean.data_ptr<acc_t>(),
+          gx.data_ptr<scalar_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    return {gx, reduce_param_grad(wp.per_output ? geta : geta.sum(1), g, eta)};
+  }
+};
+
+}  // namespace
+}  // namespace lip_det
+
+TORCH_LIBRARY_IMPL(lip_det, CUDA, m) {
+  lip_det::PoolOps<lip_det::CudaBackend>::register_all(m);
+}

@@ -1,0 +1,101 @@
+"""Every fused op equals the plain-PyTorch op (forward and all gradients) over fuzzed geometries.
+
+Float64 comparisons are tight (the kernels and reference differ only in summation order);
+float32 ones check the kernels' own exp and the AVX2 row kernels against the same reference.
+"""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from .fused_helpers import assert_matches_reference, needs_ext, out_size, per_window_layouts
+from .strategies import geometry
+
+pytestmark = needs_ext
+F64 = torch.float64
+
+
+def _inputs(shape, seed, scale=1.0, dtype=F64):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen, dtype=F64).mul_(scale).to(dtype)
+
+
+@settings(max_examples=150)
+@given(geometry(nd=2), st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 30.0]))
+def test_lip_matches_reference(geom, seed, logit_scale):
+    shape, k, s, p, ceil = geom
+    x, logit = _inputs(shape, seed), _inputs(shape, seed + 1, logit_scale)
+    assert_matches_reference('lip_pool2d', [x, logit], (k, s, p, ceil))
+
+
+@settings(max_examples=60)
+@given(st.sampled_from([1, 2, 3]), st.data())
+def test_soft_pool_matches_reference(nd, data):
+    shape, k, s, p, ceil = data.draw(geometry(nd=nd, max_kernel=5 if nd == 3 else 7,
+                                              max_extra=4 if nd == 3 else 8))
+    seed = data.draw(st.integers(0, 2**16))
+    assert_matches_reference(f'soft_pool{nd}d', [_inputs(shape, seed, 2.0)], (k, s, p, ceil))
+
+
+@settings(max_examples=150)
+@given(geometry(nd=2), st.integers(0, 2**16),
+       st.sampled_from(['scalar', 'channel', 'sample_channel', 'sample', 'window']),
+       st.sampled_from(['maxent_pool2d', 'gauss_pool2d']))
+def test_per_window_param_ops_match_reference(geom, seed, layout, name):
+    shape, k, s, p, ceil = geom
+    x = _inputs(shape, seed)
+    lam_shape = per_window_layouts(shape[0], shape[1], out_size(shape, k, s, p, ceil))[layout]
+    lam = _inputs(lam_shape, seed + 2, 2.0)
+    assert_matches_reference(name, [x, lam], (k, s, p, ceil))
+
+
+@settings(max_examples=60)
+@given(geometry(nd=2, max_kernel=5), st.integers(0, 2**16),
+       st.sampled_from(['lip_pool2d', 'soft_pool2d', 'maxent_pool2d', 'gauss_pool2d']))
+def test_float32_matches_float64_reference(geom, seed, name):
+    """The float32 kernels (vectorised, own exp) against the float64 reference."""
+    shape, k, s, p, ceil = geom
+    x = _inputs(shape, seed, dtype=torch.float32)
+    extra = {'lip_pool2d': [_inputs(shape, seed + 1, 3.0, torch.float32)], 'soft_pool2d': [],
+             'maxent_pool2d': [_inputs((shape[0], shape[1], 1, 1), seed + 1, 1.0, torch.float32)],
+             'gauss_pool2d': [_inputs((1,), seed + 1, 1.0, torch.float32)]}[name]
+    from .fused_helpers import fused, run
+    from lip_det.ops import reference
+    out_f, grads_f = run(name, fused(), [x] + extra, (k, s, p, ceil))
+    out_r, grads_r = run(name, reference, [t.double() for t in [x] + extra], (k, s, p, ceil))
+    torch.testing.assert_close(out_f.double(), out_r, rtol=2e-6, atol=2e-6)
+    for gf, gr in zip(grads_f, grads_r):
+        # λ/η gradients sum over many windows: scale the tolerance with their magnitude.
+        torch.testing.assert_close(gf.double(), gr, rtol=2e-5, atol=2e-5 * max(1.0, gr.abs().max().item()))
+
+
+@pytest.mark.parametrize('scale', [1e2, 1e4])
+def test_huge_logits_stay_finite_and_exact(scale):
+    """Window-max subtraction: logits of ±1e4 neither overflow nor lose the winner."""
+    x = _inputs((2, 3, 9, 10), 1)
+    logit = _inputs((2, 3, 9, 10), 2, scale)
+    assert_matches_reference('lip_pool2d', [x, logit], ((3, 3), (2, 2), (1, 1), True))
+    from .fused_helpers import fused
+    y = fused().lip_pool2d(x.float(), logit.float(), (3, 3), (2, 2), (1, 1))
+    assert torch.isfinite(y).all()
+    # With a dominant logit the output is the x at the window's argmax.
+    y_max = fused().lip_pool2d(x, x * scale, (2, 2), (2, 2), (0, 0))
+    torch.testing.assert_close(y_max, torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=1e-6)
+
+
+def test_gaussian_variance_floor_matches_reference():
+    """Constant windows (var = 0 < 1e-6): σ is the floor and carries no gradient to x."""
+    x = torch.ones(1, 2, 6, 6, dtype=F64)
+    x[:, :, :, 3:] = torch.randn(1, 2, 6, 3, dtype=F64)
+    eta = torch.full((1, 2, 1, 1), 0.7, dtype=F64)
+    assert_matches_reference('gauss_pool2d', [x, eta], ((3, 3), (3, 3), (0, 0), False))
+
+
+def test_special_cases_of_lip():
+    """l = 0 is average pooling over valid pixels; l = x is SoftPool."""
+    from .fused_helpers import fused
+    x = _inputs((2, 4, 11, 9), 3)
+    geom = ((3, 3), (2, 2), (1, 1), True)
+    avg = torch.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    torch.testing.assert_close(fused().lip_pool2d(x, torch.zeros_like(x), *geom), avg)
+    torch.testing.assert_close(fused().lip_pool2d(x, x, *geom), fused().soft_pool2d(x, *geom))
