@@ -7,13 +7,20 @@ _state: dict = {}
 
 
 def _load() -> Optional[str]:
-    """Import the extension; return None on success, else the reason it failed."""
+    """Import the extension and its Python registrations; None on success, else the reason."""
     if 'error' not in _state:
         try:
-            from lip_det import _C  # noqa: F401  (registers torch.ops.lip_det.*)
-            _state['error'] = None
+            from lip_det import _C  # noqa: F401  (registers torch.ops.lip_det.* and their kernels)
         except (ImportError, OSError) as exc:
             _state['error'] = f'{type(exc).__name__}: {exc}'
+            return _state['error']
+        _state['error'] = None  # set first: fused checks available() while importing
+        try:
+            # Fake kernels and autograd formulas live in Python; without them the ops would
+            # not work under torch.compile or autograd, so they are part of "loaded".
+            from . import fused  # noqa: F401
+        except Exception as exc:  # never raise from available()
+            _state['error'] = f'registering the fused ops failed: {type(exc).__name__}: {exc}'
     return _state['error']
 
 
