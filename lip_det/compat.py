@@ -9,6 +9,7 @@ checkpoint contains. Every other global is still refused by torch's restricted u
 """
 from __future__ import annotations
 
+import pickle
 from typing import Callable, List, Tuple, Union
 
 import numpy as np
@@ -37,10 +38,31 @@ def _numpy_globals() -> List[SafeGlobal]:
     return found
 
 
+# HistoryBuffer registers these on first use, so the class-level table can still be empty here.
+_BUILTIN_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
+def _history_buffer_attribute(obj: object, name: str) -> object:
+    """Stand-in for ``builtins.getattr`` that resolves only HistoryBuffer's statistics methods.
+
+    A pickled ``HistoryBuffer`` carries its ``statistics_methods`` dict of functions, which pickle
+    writes as ``getattr(HistoryBuffer, 'mean')``. Allow-listing the real ``getattr`` would let a
+    crafted file walk from any allowed object to ``__globals__`` and on to ``eval``; this resolves
+    the one pattern mmengine writes and refuses everything else.
+    """
+    from mmengine.logging import HistoryBuffer
+    allowed = _BUILTIN_STATISTICS | set(getattr(HistoryBuffer, '_statistics_methods', {}))
+    if obj is HistoryBuffer and isinstance(name, str) and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'weights_only load refused getattr({obj!r}, {name!r}): lip_det only allows '
+        f'HistoryBuffer statistics methods {sorted(allowed)}')
+
+
 def mmengine_checkpoint_globals() -> List[SafeGlobal]:
     """The exact non-tensor types that MMEngine Runner checkpoints contain."""
     from mmengine.logging import HistoryBuffer
-    return [HistoryBuffer] + _numpy_globals()
+    return [HistoryBuffer, (_history_buffer_attribute, 'builtins.getattr')] + _numpy_globals()
 
 
 def allow_mmengine_checkpoints() -> None:
