@@ -1,0 +1,263 @@
+"""Convert an ImageNet classification checkpoint into a detection-backbone checkpoint.
+
+Pipeline: safe load -> unwrap/strip ``module.`` -> detect (or check) format and architecture ->
+rename keys with the format's table in ``key_maps`` (dropping the classifier) -> compare with
+the target backbone's own ``state_dict()`` -> write ``{'state_dict', 'meta'}`` atomically. The
+output holds only tensors and plain Python values, so mmengine's ``Pretrained`` init (and any
+``torch.load(weights_only=True)``) reads it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+import torch
+
+from . import key_maps
+from .formats import FORMATS, backbone_config, detect_arch, detect_format, resolve_format
+from .safe_load import (CheckpointError, atomic_torch_save, extract_state_dict,
+                        load_checkpoint_file, sha256_file)
+
+__all__ = ['ConversionResult', 'map_keys', 'backbone_shapes', 'convert_state_dict',
+           'convert_checkpoint', 'CONVERTED_FORMAT_VERSION']
+
+# Bumped if the layout of the written file ever changes.
+CONVERTED_FORMAT_VERSION = 1
+
+# BN update counters: absent from checkpoints saved before PyTorch 0.4.1 and never used by a
+# frozen/eval-mode BN, so their absence is reported but does not fail strict mode.
+_TOLERATED_MISSING = re.compile(r'(^|\.)num_batches_tracked$')
+
+
+@dataclass
+class ConversionResult:
+    """What a conversion read, wrote, dropped and could not place."""
+
+    src_format: str
+    format_reason: str
+    arch: str
+    backbone: Dict[str, Any]
+    num_source_tensors: int
+    num_source_params: int
+    state_dict: Dict[str, torch.Tensor]
+    dropped: List[str] = field(default_factory=list)
+    renamed: Dict[str, str] = field(default_factory=dict)
+    unmapped: List[str] = field(default_factory=list)
+    missing: List[str] = field(default_factory=list)
+    tolerated_missing: List[str] = field(default_factory=list)
+    shape_mismatch: List[Tuple[str, Tuple[int, ...], Tuple[int, ...]]] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def num_params(self) -> int:
+        """Number of tensor elements written (parameters and buffers)."""
+        return sum(v.numel() for v in self.state_dict.values())
+
+    @property
+    def ok(self) -> bool:
+        """True when every source tensor found a place and every backbone tensor is filled."""
+        return not (self.unmapped or self.missing or self.shape_mismatch)
+
+    def problems(self) -> List[str]:
+        """One line per strict-mode violation."""
+        lines = []
+        if self.unmapped:
+            lines.append(f'{len(self.unmapped)} source tensor(s) have no place in '
+                         f'{_cfg_str(self.backbone)}: {_head(self.unmapped)}')
+        if self.missing:
+            lines.append(f'{len(self.missing)} backbone tensor(s) are missing from the source: '
+                         f'{_head(self.missing)}')
+        for key, got, want in self.shape_mismatch[:5]:
+            lines.append(f'shape mismatch for {key}: checkpoint {list(got)} vs backbone {list(want)}')
+        if len(self.shape_mismatch) > 5:
+            lines.append(f'... and {len(self.shape_mismatch) - 5} more shape mismatches')
+        return lines
+
+    def summary(self) -> str:
+        """Multi-line human-readable report."""
+        rows = [
+            ('format', f'{self.src_format} ({self.format_reason})'),
+            ('architecture', f'{self.arch} -> {_cfg_str(self.backbone)}'),
+            ('tensors', f'{self.num_source_tensors} read, {len(self.state_dict)} written, '
+                        f'{len(self.dropped)} dropped, {len(self.renamed)} renamed'),
+            ('parameters', f'{self.num_source_params:,} read, {self.num_params:,} written'),
+            ('dropped', _head(self.dropped) or 'none'),
+            ('unmapped', _head(self.unmapped) or 'none'),
+            ('missing', _head(self.missing) or 'none'),
+        ]
+        if self.tolerated_missing:
+            rows.append(('tolerated', f'{len(self.tolerated_missing)} num_batches_tracked buffer(s) '
+                                      'absent (BN update counters, unused by the detector)'))
+        if self.shape_mismatch:
+            rows.append(('shape errors', '; '.join(f'{k} {list(a)} vs {list(b)}'
+                                                   for k, a, b in self.shape_mismatch[:3])))
+        rows += [('note', n) for n in self.notes]
+        width = max(len(r[0]) for r in rows)
+        return '\n'.join(f'{name:<{width}} : {value}' for name, value in rows)
+
+
+def _head(keys: List[str], n: int = 6) -> str:
+    if not keys:
+        return ''
+    shown = ', '.join(keys[:n])
+    return shown + (f', ... ({len(keys)} in total)' if len(keys) > n else '')
+
+
+def _cfg_str(cfg: Mapping[str, Any]) -> str:
+    args = ', '.join(f'{k}={v!r}' for k, v in cfg.items() if k != 'type')
+    return f"{cfg['type']}({args})"
+
+
+def map_keys(fmt: str, state_dict: Mapping[str, torch.Tensor]
+             ) -> Tuple[Dict[str, torch.Tensor], List[str], Dict[str, str]]:
+    """Apply the format's key table: returns (mapped state_dict, dropped keys, renames)."""
+    rules = [(re.compile(rx), repl) for rx, repl in key_maps.KEY_MAPS[resolve_format(fmt)]]
+    mapped: Dict[str, torch.Tensor] = {}
+    dropped: List[str] = []
+    renamed: Dict[str, str] = {}
+    for key, value in state_dict.items():
+        new = key
+        for rx, repl in rules:
+            if rx.match(key):
+                new = None if repl is None else rx.sub(repl, key, count=1)
+                break
+        if new is None:
+            dropped.append(key)
+            continue
+        if new in mapped:
+            raise CheckpointError(f'key table for {fmt!r} maps two source keys onto {new!r}')
+        if new != key:
+            renamed[key] = new
+        mapped[new] = value
+    return mapped, dropped, renamed
+
+
+_SHAPE_CACHE: Dict[Tuple[Tuple[str, Any], ...], Dict[str, Tuple[int, ...]]] = {}
+
+
+def backbone_shapes(cfg: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
+    """Key -> shape of the state_dict of the backbone built from cfg (built on the meta device)."""
+    cache_key = tuple(sorted((k, repr(v)) for k, v in cfg.items()))
+    if cache_key not in _SHAPE_CACHE:
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+
+        import lip_det  # noqa: F401 - registers the pooled backbones
+        register_all_modules(init_default_scope=False)
+        try:
+            with torch.device('meta'):  # shapes only: skip allocating and initialising weights
+                model = MODELS.build(dict(cfg))
+        except Exception:  # noqa: BLE001 - some modules refuse meta tensors; retry on the CPU
+            try:
+                model = MODELS.build(dict(cfg))
+            except Exception as exc:  # noqa: BLE001 - e.g. a depth the backbone does not offer
+                raise CheckpointError(f'no backbone for this checkpoint: {_cfg_str(cfg)} cannot be '
+                                      f'built ({type(exc).__name__}: {exc})') from None
+        _SHAPE_CACHE[cache_key] = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return dict(_SHAPE_CACHE[cache_key])
+
+
+def _parse_arch(arch: str, family: str) -> str:
+    m = re.fullmatch(r'(?:(resnet|densenet))?(\d+)', arch.lower().replace('-', '').replace('_', ''))
+    if not m or (m.group(1) and m.group(1) != family):
+        raise ValueError(f"arch must be a {family} depth such as '{family}50' or '50', got {arch!r}")
+    return f'{family}{m.group(2)}'
+
+
+def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[str, Any],
+                       src_format: Optional[str] = None, arch: Optional[str] = None,
+                       strict: bool = True) -> ConversionResult:
+    """Detect/check format and arch, map keys and compare them with the target backbone."""
+    notes: List[str] = []
+    detected, reason = None, ''
+    try:
+        detected, reason = detect_format(state_dict, wrapper)
+    except CheckpointError:
+        if src_format is None:
+            raise
+    if src_format is None:
+        fmt = detected
+    else:
+        fmt = resolve_format(src_format)
+        interchangeable = {fmt, detected} <= {'softpool', 'torchvision'}
+        if detected is not None and detected != fmt and not interchangeable:
+            msg = f'--src-format {fmt} given, but the keys look like {detected!r}: {reason}'
+            if strict:
+                raise CheckpointError(msg)
+            notes.append(msg)
+        reason = 'given with --src-format' + (f'; detected {detected}' if detected else '')
+    spec = FORMATS[fmt]
+
+    try:
+        found_arch = detect_arch(state_dict, spec.family)
+    except CheckpointError:
+        if arch is None:
+            raise
+        found_arch = None
+    if arch is not None:
+        wanted = _parse_arch(arch, spec.family)
+        if found_arch is not None and found_arch != wanted:
+            raise CheckpointError(f'--arch {wanted} given, but the checkpoint is a {found_arch}')
+        found_arch = wanted
+    label = str(wrapper.get('arch', '')) if isinstance(wrapper, Mapping) else ''
+    digits = re.findall(r'\d+', label)
+    if digits and digits[-1] != re.sub(r'\D', '', found_arch):
+        notes.append(f"the checkpoint's own 'arch' field says {label!r}; keys say {found_arch}")
+
+    mapped, dropped, renamed = map_keys(fmt, state_dict)
+    cfg = backbone_config(fmt, found_arch)
+    shapes = backbone_shapes(cfg)
+    unmapped = sorted(k for k in mapped if k not in shapes)
+    absent = sorted(k for k in shapes if k not in mapped)
+    tolerated = [k for k in absent if _TOLERATED_MISSING.search(k)]
+    missing = [k for k in absent if not _TOLERATED_MISSING.search(k)]
+    mismatch = [(k, tuple(v.shape), shapes[k]) for k, v in mapped.items()
+                if k in shapes and tuple(v.shape) != shapes[k]]
+    bad = set(unmapped) | {k for k, _, _ in mismatch}
+    out = {k: v.detach().contiguous() for k, v in mapped.items() if k not in bad}
+
+    result = ConversionResult(
+        src_format=fmt, format_reason=reason, arch=found_arch, backbone=cfg,
+        num_source_tensors=len(state_dict),
+        num_source_params=sum(v.numel() for v in state_dict.values()), state_dict=out,
+        dropped=sorted(dropped), renamed=renamed, unmapped=unmapped, missing=missing,
+        tolerated_missing=tolerated, shape_mismatch=mismatch, notes=notes)
+    if strict and not result.ok:
+        raise CheckpointError(f'checkpoint does not match {_cfg_str(cfg)} (strict mode):\n  '
+                              + '\n  '.join(result.problems())
+                              + '\n(--no-strict writes what matches and reports the rest)')
+    return result
+
+
+def convert_checkpoint(src: str, dst: Optional[str], src_format: Optional[str] = None,
+                       arch: Optional[str] = None, strict: bool = True, force: bool = False,
+                       trusted: bool = False) -> ConversionResult:
+    """Convert SRC into a backbone checkpoint at DST (dst=None: check only, write nothing)."""
+    if dst is not None and os.path.exists(dst) and not force:
+        raise FileExistsError(f'{dst!r} exists; pass --force to overwrite it')
+    if dst is not None and os.path.abspath(dst) == os.path.abspath(src):
+        raise ValueError('dst must differ from src: the source checkpoint is never overwritten')
+    raw = load_checkpoint_file(src, trusted=trusted)
+    state_dict, wrapper = extract_state_dict(raw)
+    result = convert_state_dict(state_dict, wrapper, src_format=src_format, arch=arch, strict=strict)
+    if dst is not None:
+        from ..version import __version__
+        meta = {
+            'source_format': result.src_format,
+            'source_file': os.path.basename(src),
+            'source_sha256': sha256_file(src),
+            'arch': result.arch,
+            'backbone': dict(result.backbone),
+            'num_tensors': len(result.state_dict),
+            'num_params': result.num_params,
+            'dropped_keys': list(result.dropped),
+            'unmapped_keys': list(result.unmapped),
+            'missing_keys': list(result.missing),
+            'strict': bool(strict),
+            'converter': f'lip_det {__version__}',
+            'converted_format_version': CONVERTED_FORMAT_VERSION,
+        }
+        atomic_torch_save({'state_dict': result.state_dict, 'meta': meta}, dst, force=force)
+    return result

@@ -1,0 +1,150 @@
+"""The reference checkpoint formats: how to recognise them and which backbone each one feeds.
+
+Detection looks only at key names and shapes (never at pickled code). The key renaming and the
+target backbone class of each format live in ``key_maps.py``; this module says which format and
+which architecture a given checkpoint is.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+
+from .key_maps import FORMAT_BACKBONES
+from .safe_load import CheckpointError
+
+__all__ = ['FormatSpec', 'FORMATS', 'FORMAT_ALIASES', 'resolve_format', 'detect_format',
+           'detect_arch', 'backbone_config']
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """One reference checkpoint format."""
+
+    name: str
+    description: str
+    family: str  # 'resnet' or 'densenet': which architecture detector applies
+
+
+FORMATS: Dict[str, FormatSpec] = {
+    spec.name: spec
+    for spec in (
+        FormatSpec('lip', 'LIP reference LIP-ResNet (sebgao/LIP)', 'resnet'),
+        FormatSpec('lip_densenet', 'LIP reference LIP-DenseNet (sebgao/LIP)', 'densenet'),
+        FormatSpec('softpool', 'SoftPool reference ResNet (alexandrosstergiou/SoftPool)', 'resnet'),
+        FormatSpec('maxent', 'GFGP reference Max-Entropy-pooling ResNet (Kobayashi, ICCV 2019)',
+                   'resnet'),
+        FormatSpec('gaussian', 'iSP-Gaussian-pooling reference ResNet (Kobayashi, NeurIPS 2019)',
+                   'resnet'),
+        FormatSpec('torchvision', 'torchvision ResNet (torchvision.models.resnet*)', 'resnet'),
+    )
+}
+
+FORMAT_ALIASES: Dict[str, str] = {'gfgp': 'maxent', 'max_ent': 'maxent', 'gauss': 'gaussian',
+                                  'lip_resnet': 'lip', 'tv': 'torchvision'}
+
+# torchvision/mmdet ResNet depths by (block type, blocks per stage)
+_RESNET_DEPTHS: Dict[Tuple[str, Tuple[int, ...]], int] = {
+    ('basic', (2, 2, 2, 2)): 18,
+    ('basic', (3, 4, 6, 3)): 34,
+    ('bottleneck', (3, 4, 6, 3)): 50,
+    ('bottleneck', (3, 4, 23, 3)): 101,
+    ('bottleneck', (3, 8, 36, 3)): 152,
+}
+# DenseNet depths by (layers per dense block, growth rate)
+_DENSENET_DEPTHS: Dict[Tuple[Tuple[int, ...], int], int] = {
+    ((6, 12, 24, 16), 32): 121,
+    ((6, 12, 36, 24), 48): 161,
+    ((6, 12, 32, 32), 32): 169,
+    ((6, 12, 48, 32), 32): 201,
+}
+
+
+def resolve_format(name: str) -> str:
+    """Canonical format name for a user-given name or alias (ValueError if unknown)."""
+    key = FORMAT_ALIASES.get(name.lower(), name.lower())
+    if key not in FORMATS:
+        raise ValueError(f'src_format must be one of {sorted(FORMATS)} (aliases: '
+                         f'{sorted(FORMAT_ALIASES)}), got {name!r}')
+    return key
+
+
+def detect_format(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[str, Any]) -> Tuple[str, str]:
+    """Guess the format from key names; returns (format, human-readable reason)."""
+    keys = list(state_dict)
+
+    def has(pattern: str) -> bool:
+        rx = re.compile(pattern)
+        return any(rx.search(k) for k in keys)
+
+    if has(r'(^|\.)(ToHidden|ToMean|ToSigma)\.'):
+        return 'gaussian', 'keys with ToHidden/ToMean/ToSigma (GFGP Gaussian estimator)'
+    if has(r'(^|\.)ToParam\.'):
+        return 'maxent', 'keys with ToParam (GFGP lambda estimator)'
+    if has(r'^features\.') and has(r'(^|\.)logit\.'):
+        return 'lip_densenet', 'features.* keys with LIP logit modules'
+    if has(r'(^|\.)(bottleneck_shared|postprocessing)\.') or has(r'^maxpool\.logit\.'):
+        return 'lip', 'keys with bottleneck_shared/postprocessing/maxpool.logit (LIP logit modules)'
+    if has(r'^layer1\.0\.conv1\.weight$') and has(r'^conv1\.weight$'):
+        # SoftPool adds no parameters: its ResNets and torchvision's share every key. The
+        # reference SoftPool script saves training checkpoints, torchvision ships bare state_dicts.
+        if wrapper:
+            return 'softpool', ('plain ResNet keys in a training-checkpoint wrapper (SoftPool and '
+                                'torchvision ResNets share keys; pass --src-format to override)')
+        return 'torchvision', ('plain ResNet keys in a bare state_dict (SoftPool and torchvision '
+                               'ResNets share keys; pass --src-format to override)')
+    sample = ', '.join(sorted(keys)[:5])
+    raise CheckpointError(f'unknown checkpoint format (first keys: {sample}); supported formats: '
+                          + '; '.join(f'{s.name} = {s.description}' for s in FORMATS.values()))
+
+
+def _stage_blocks(keys, pattern: str, groups: int, first_index: int) -> Tuple[int, ...]:
+    """Blocks per stage, from keys whose pattern captures (stage, block index)."""
+    rx = re.compile(pattern)
+    counts = [0] * groups
+    for k in keys:
+        m = rx.match(k)
+        if m:
+            stage, block = int(m.group(1)), int(m.group(2))
+            if 1 <= stage <= groups:
+                counts[stage - 1] = max(counts[stage - 1], block + 1 - first_index)
+    return tuple(counts)
+
+
+def detect_arch(state_dict: Mapping[str, torch.Tensor], family: str) -> str:
+    """Architecture name (e.g. 'resnet50', 'densenet121') from the keys and shapes."""
+    keys = list(state_dict)
+    if family == 'resnet':
+        blocks = _stage_blocks(keys, r'^layer(\d)\.(\d+)\.', 4, first_index=0)
+        block = 'bottleneck' if 'layer1.0.conv3.weight' in state_dict else 'basic'
+        depth = _RESNET_DEPTHS.get((block, blocks))
+        if depth is None:
+            raise CheckpointError(f'not a standard ResNet: {block} blocks per stage {blocks}; '
+                                  'supported depths are 18, 34, 50, 101, 152')
+        conv2 = state_dict.get('layer1.0.conv2.weight')
+        conv1 = state_dict.get('layer1.0.conv1.weight')
+        if conv2 is not None and conv2.dim() == 4 and conv2.shape[1] != conv2.shape[0]:
+            raise CheckpointError('grouped 3x3 convolutions (ResNeXt) are not supported: only '
+                                  'plain ResNet layouts map onto the detection backbones')
+        if conv1 is not None and conv1.shape[0] != 64:
+            raise CheckpointError(f'layer1 width {conv1.shape[0]} != 64 (Wide-ResNet?) is not '
+                                  'supported: only plain ResNet widths map onto the backbones')
+        return f'resnet{depth}'
+    if family == 'densenet':
+        layers = _stage_blocks(keys, r'^features\.denseblock(\d)\.denselayer(\d+)\.', 4, first_index=1)
+        conv2 = state_dict.get('features.denseblock1.denselayer1.conv2.weight')
+        growth = int(conv2.shape[0]) if conv2 is not None else -1
+        depth = _DENSENET_DEPTHS.get((layers, growth))
+        if depth is None:
+            raise CheckpointError(f'not a standard DenseNet: layers per block {layers}, growth '
+                                  f'rate {growth}; supported: 121, 161, 169, 201')
+        return f'densenet{depth}'
+    raise ValueError(f"family must be 'resnet' or 'densenet', got {family!r}")
+
+
+def backbone_config(fmt: str, arch: str) -> Dict[str, Any]:
+    """The mmdet backbone config whose state_dict a converted checkpoint must match exactly."""
+    depth = int(re.sub(r'\D', '', arch))
+    return dict(type=FORMAT_BACKBONES[resolve_format(fmt)], depth=depth)
