@@ -20,11 +20,14 @@ from .formats import FORMATS, backbone_config, detect_arch, detect_format, resol
 from .safe_load import (CheckpointError, atomic_torch_save, extract_state_dict,
                         load_checkpoint_file, sha256_file)
 
-__all__ = ['ConversionResult', 'map_keys', 'backbone_shapes', 'convert_state_dict',
+__all__ = ['ConversionResult', 'count_params', 'map_keys', 'backbone_shapes', 'convert_state_dict',
            'convert_checkpoint', 'CONVERTED_FORMAT_VERSION']
 
 # Bumped if the layout of the written file ever changes.
 CONVERTED_FORMAT_VERSION = 1
+
+# Buffers of norm layers: they are not parameters (the papers' parameter counts exclude them).
+_BUFFER = re.compile(r'(^|\.)(running_mean|running_var|num_batches_tracked)$')
 
 # BN update counters: absent from checkpoints saved before PyTorch 0.4.1 and never used by a
 # frozen/eval-mode BN, so their absence is reported but does not fail strict mode.
@@ -52,8 +55,8 @@ class ConversionResult:
 
     @property
     def num_params(self) -> int:
-        """Number of tensor elements written (parameters and buffers)."""
-        return sum(v.numel() for v in self.state_dict.values())
+        """Number of parameters written (norm-layer running statistics not counted)."""
+        return count_params(self.state_dict)
 
     @property
     def ok(self) -> bool:
@@ -82,7 +85,8 @@ class ConversionResult:
             ('architecture', f'{self.arch} -> {_cfg_str(self.backbone)}'),
             ('tensors', f'{self.num_source_tensors} read, {len(self.state_dict)} written, '
                         f'{len(self.dropped)} dropped, {len(self.renamed)} renamed'),
-            ('parameters', f'{self.num_source_params:,} read, {self.num_params:,} written'),
+            ('parameters', f'{self.num_source_params:,} read, {self.num_params:,} written '
+                           '(BN running statistics not counted)'),
             ('dropped', _head(self.dropped) or 'none'),
             ('unmapped', _head(self.unmapped) or 'none'),
             ('missing', _head(self.missing) or 'none'),
@@ -96,6 +100,11 @@ class ConversionResult:
         rows += [('note', n) for n in self.notes]
         width = max(len(r[0]) for r in rows)
         return '\n'.join(f'{name:<{width}} : {value}' for name, value in rows)
+
+
+def count_params(state_dict: Mapping[str, torch.Tensor]) -> int:
+    """Parameters in a state_dict: every element except norm-layer running statistics."""
+    return sum(v.numel() for k, v in state_dict.items() if not _BUFFER.search(k))
 
 
 def _head(keys: List[str], n: int = 6) -> str:
@@ -221,7 +230,7 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[
     result = ConversionResult(
         src_format=fmt, format_reason=reason, arch=found_arch, backbone=cfg,
         num_source_tensors=len(state_dict),
-        num_source_params=sum(v.numel() for v in state_dict.values()), state_dict=out,
+        num_source_params=count_params(state_dict), state_dict=out,
         dropped=sorted(dropped), renamed=renamed, unmapped=unmapped, missing=missing,
         tolerated_missing=tolerated, shape_mismatch=mismatch, notes=notes)
     if strict and not result.ok:

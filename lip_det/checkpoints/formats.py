@@ -95,6 +95,9 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[str, 
                                 'torchvision ResNets share keys; pass --src-format to override)')
         return 'torchvision', ('plain ResNet keys in a bare state_dict (SoftPool and torchvision '
                                'ResNets share keys; pass --src-format to override)')
+    if has(r'^backbone\.'):
+        raise CheckpointError('this is a detector checkpoint (keys backbone.*, ...), not an ImageNet '
+                              'classifier: use it with load_from / tools/test.py, not converted')
     sample = ', '.join(sorted(keys)[:5])
     raise CheckpointError(f'unknown checkpoint format (first keys: {sample}); supported formats: '
                           + '; '.join(f'{s.name} = {s.description}' for s in FORMATS.values()))

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lip_det.evaluation import compare_runs, format_table
 from lip_det.evaluation.small_objects import evaluate_detections, find_results_file
 
-from .tool_loader import tool_path
+from .tool_loader import load_tool, tool_path
 
 TOOL = tool_path('analyze_small_objects')
 
@@ -228,6 +228,8 @@ def test_cli(gt_file, gt, tmp_path):
     payload = json.load(open(out_json))
     assert [r['name'] for r in payload['runs']] == ['R50', 'LIP-R50']
     assert payload['runs'][1]['metrics']['AP_S'] == pytest.approx(1.0)
-    bad = subprocess.run([sys.executable, TOOL, str(tmp_path / 'nope'), '--ann-file', gt_file],
-                         capture_output=True, text=True)
-    assert bad.returncode == 1 and 'no such file or directory' in bad.stderr
+
+
+def test_cli_errors(gt_file, tmp_path, capsys):
+    code = load_tool('analyze_small_objects').main([str(tmp_path / 'nope'), '--ann-file', gt_file])
+    assert code == 1 and 'no such file or directory' in capsys.readouterr().err

@@ -13,6 +13,8 @@ from .tool_loader import load_tool
 
 LIP_R50_LAYERS = ['maxpool'] + [f'layer{i}.0.{p}' for i in (2, 3, 4)
                                 for p in ('conv2.0', 'downsample.lip')]
+# A thin LIP-ResNet-50 (1/4 width, logit trunk 16): same LIP layers as the full model, 16x cheaper.
+THIN_LIP_R50 = {'type': 'LIPResNet', 'depth': 50, 'base_channels': 16, 'logit_width': 16}
 MEAN = (123.675, 116.28, 103.53)
 STD = (58.395, 57.12, 57.375)
 
@@ -43,7 +45,7 @@ def _lip_backbone(seed=None):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     register_all_modules(init_default_scope=False)
-    backbone = MODELS.build(dict(type='LIPResNet', depth=50))
+    backbone = MODELS.build(dict(THIN_LIP_R50))
     backbone.init_weights()
     if seed is not None:
         return randomize_(backbone, seed)
@@ -88,8 +90,7 @@ def _check_outputs(out_dir, files, expected):
 def test_converted_backbone_checkpoint(tmp_path, image_file):
     model = _lip_backbone(seed=3)
     ckpt = str(tmp_path / 'lip_r50_backbone.pth')
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'backbone': {'type': 'LIPResNet', 'depth': 50}}}, ckpt)
+    torch.save({'state_dict': model.state_dict(), 'meta': {'backbone': THIN_LIP_R50}}, ckpt)
     code, files = _run([image_file, ckpt], tmp_path / 'maps')
     assert code == 0
     expected = _expected_maps(model, _tensor(image_file))
@@ -102,8 +103,7 @@ def test_lip_layers_start_as_average_pooling(tmp_path, image_file):
     # zero-initialised logit convs: logit = SoftGate(IN bias 0) = 6 everywhere, e^l = e^6
     model = _lip_backbone()
     ckpt = str(tmp_path / 'init.pth')
-    torch.save({'state_dict': model.state_dict(),
-                'meta': {'backbone': {'type': 'LIPResNet', 'depth': 50}}}, ckpt)
+    torch.save({'state_dict': model.state_dict(), 'meta': {'backbone': THIN_LIP_R50}}, ckpt)
     code, files = _run([image_file, ckpt], tmp_path / 'maps')
     assert code == 0
     for f in files:
@@ -123,7 +123,7 @@ def test_detector_checkpoint_with_config(tmp_path, image_file):
     cfg.write_text(
         "model = dict(type='FasterRCNN', data_preprocessor=dict(type='DetDataPreprocessor', "
         f'mean={list(MEAN)}, std={list(STD)}, bgr_to_rgb=True), '
-        "backbone=dict(type='LIPResNet', depth=50, "
+        "backbone=dict(type='LIPResNet', depth=50, base_channels=16, logit_width=16, "
         "init_cfg=dict(type='Pretrained', checkpoint='/nonexistent/imagenet.pth')))\n")
     code, files = _run([image_file, ckpt, '--config', str(cfg)], tmp_path / 'maps')
     assert code == 0
