@@ -132,12 +132,20 @@ def _safe_load_from_bytes(data: bytes) -> Any:
     return torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)
 
 
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """Stand-in for _codecs.encode, which protocol-2 pickles (mmengine's default) use for bytes."""
+    if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+        raise pickle.UnpicklingError(f'refusing _codecs.encode with encoding {encoding!r}')
+    return text.encode('latin1')
+
+
 def _pickle_allow_list() -> Dict[Tuple[str, str], Any]:
     import torch._utils  # noqa: F401 - makes the attribute below resolvable
     table: Dict[Tuple[str, str], Any] = {
         ('collections', 'OrderedDict'): collections.OrderedDict,
         ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
         ('torch.storage', '_load_from_bytes'): _safe_load_from_bytes,
+        ('_codecs', 'encode'): _latin1_bytes,
         ('builtins', 'slice'): slice,
         ('builtins', 'set'): set,
         ('builtins', 'frozenset'): frozenset,

@@ -184,8 +184,9 @@ def test_mmdet_pickle_and_work_dirs(gt_file, gt, tmp_path):
     with open(work / 'old' / 'results.pkl', 'wb') as f:
         pickle.dump(_mmdet_samples(gt, _perfect(gt)), f)
     os.utime(work / 'old' / 'results.pkl', (1, 1))  # older than the file below
-    with open(work / 'results.pkl', 'wb') as f:
-        pickle.dump(_mmdet_samples(gt, dets), f)
+    import mmengine
+    # what DumpDetResults does: mmengine.dump, i.e. a protocol-2 pickle (bytes via _codecs.encode)
+    mmengine.dump(_mmdet_samples(gt, dets), str(work / 'results.pkl'))
     as_json = _write(tmp_path / 'same.bbox.json', dets)
     runs, _ = compare_runs(gt_file, [as_json, str(work)])
     assert runs[1].source == str(work / 'results.pkl')
@@ -207,6 +208,25 @@ def test_rejects_foreign_and_malformed_results(gt_file, gt, tmp_path):
         find_results_file(str(tmp_path / 'empty_dir'))
     with pytest.raises(ValueError, match='one name per source'):
         compare_runs(gt_file, [_write(tmp_path / 'z.json', [])], names=['a', 'b'])
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, 'w'))
+
+
+def test_result_pickles_cannot_run_code(gt_file, gt, tmp_path):
+    marker = tmp_path / 'code-ran'
+    samples = _mmdet_samples(gt, _perfect(gt))
+    samples[0]['extra'] = _Payload(str(marker))
+    with open(tmp_path / 'evil.pkl', 'wb') as f:
+        pickle.dump(samples, f, protocol=2)
+    with pytest.raises(Exception, match='refusing to unpickle global (builtins|io).open'):
+        compare_runs(gt_file, [str(tmp_path / 'evil.pkl')])
+    assert not marker.exists()
 
 
 def test_no_detections_scores_zero(gt_file, tmp_path):
