@@ -1,7 +1,9 @@
 """THE key-mapping table per reference format: reference classification key -> backbone key.
 
-Owner: the backbone code (lip_det/models). Draft written by the converter side so that the
-interface exists; the backbone side adjusts the rules to its module names.
+Owner: the backbone code (lip_det/models). The backbones keep the references' module names, so
+every map is "drop the classifier": with BN, a reference ImageNet state dict minus its
+classifier *is* the backbone's state dict (LIP-ResNet's shortcuts are ``downsample.{lip,conv,bn}``
+as in the reference; LIP-DenseNet keeps the reference's ``features.*`` tree).
 
 Interface (consumed by ``lip_det.checkpoints.convert``):
 ``KEY_MAPS[format]`` is an ordered tuple of ``(regex, replacement)`` rules, applied to keys after
@@ -9,6 +11,7 @@ any ``module.`` prefix has been stripped. The first rule whose regex matches (``
 ``replacement=None`` drops the key (the classifier), otherwise the key becomes
 ``re.sub(regex, replacement, key, count=1)``. A key no rule matches is kept unchanged. The
 converter then checks the result against the backbone's own ``state_dict()``, strictly.
+``FORMAT_BACKBONES[format]`` is the registered backbone type the format converts to.
 """
 from __future__ import annotations
 
@@ -25,4 +28,13 @@ KEY_MAPS: Dict[str, Tuple[Rule, ...]] = {
     'maxent': _DROP_FC,
     'gaussian': _DROP_FC,
     'lip_densenet': ((r'classifier\.', None),),
+}
+
+FORMAT_BACKBONES: Dict[str, str] = {
+    'torchvision': 'ResNet',
+    'softpool': 'SoftPoolResNet',
+    'lip': 'LIPResNet',
+    'maxent': 'MaxEntResNet',
+    'gaussian': 'GaussianResNet',
+    'lip_densenet': 'LIPDenseNet',
 }

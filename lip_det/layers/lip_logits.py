@@ -1,0 +1,220 @@
+"""LIP logit modules: the small fully-convolutional nets that give LIP its importance logits.
+
+Every LIP layer here owns its logit head and calls ``lip_det.ops.lip_pool2d``; attribute names
+follow the reference LIP-ResNet / LIP-DenseNet so that their ImageNet checkpoints load by prefix:
+
+- ``SimplifiedLIP``: ``logit = gate(IN(conv3x3(x)))`` (the stem; keys ``logit.conv``, ``logit.bn``,
+  or ``logit.conv1``, ``logit.bn1`` in LIP-DenseNet).
+- ``ProjectionLIP``: the same with a 1x1 conv, the paper's cheap "projection" logit module.
+- ``BottleneckShared`` + ``BottleneckLIP``: a width-128 trunk ``1x1 -> IN -> ReLU -> 3x3 -> IN ->
+  ReLU`` computed once per block and shared by the heads ``gate(IN(conv1x1(trunk)))`` of the main
+  path and of the shortcut (keys ``logit.{conv1,bn1,conv2,bn2}``, ``postprocessing.{conv,bn}``).
+- ``DenseBottleneckLIP``: the unshared trunk + head of LIP-DenseNet's transitions.
+
+The last conv of every logit module is zero-initialised (in the constructor and again in
+``init_weights``, which mmengine runs after the backbone's Kaiming init): the logit is then the
+constant ``IN bias -> gate(0) = coeff/2`` and every LIP layer starts as average pooling.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule, Sequential
+
+from lip_det.ops import lip_pool2d
+
+from .pooling import SoftGate
+
+__all__ = [
+    'LIP_COEFF', 'LIP_LOGIT_WIDTH', 'LIPLayer', 'SimplifiedLIP', 'ProjectionLIP',
+    'BottleneckShared', 'BottleneckLIP', 'DenseBottleneckLIP', 'SharedLogitSequential',
+    'LOGIT_MODULES', 'build_lip_head'
+]
+
+IntOrTuple = Union[int, Sequence[int]]
+
+# Reference constants: SoftGate range (0, 12) and the Bottleneck-128 trunk width.
+LIP_COEFF = 12.0
+LIP_LOGIT_WIDTH = 128
+LOGIT_MODULES = ('bottleneck', 'projection')
+
+
+def _instance_norm(channels: int) -> nn.InstanceNorm2d:
+    # Affine IN without running stats, as in the reference: identical in train and eval.
+    return nn.InstanceNorm2d(channels, affine=True)
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f'{name} must be a positive int, got {value!r}')
+    return value
+
+
+class LIPLayer(BaseModule):
+    """Base of the LIP layers: window geometry, ``forward(x, shared=None)`` and the zero-init."""
+
+    def __init__(self, kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
+                 padding: IntOrTuple = 1) -> None:
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+
+    def zero_conv(self) -> nn.Conv2d:
+        """The conv whose zero weight makes the layer average pooling."""
+        raise NotImplementedError
+
+    def compute_logit(self, x: torch.Tensor, shared: Optional[torch.Tensor]) -> torch.Tensor:
+        """The importance logit for ``x`` (same shape as ``x``)."""
+        raise NotImplementedError
+
+    def reset_logit(self) -> None:
+        """Zero the logit's last conv so that the layer is average pooling."""
+        nn.init.zeros_(self.zero_conv().weight)
+
+    def init_weights(self) -> None:
+        """Run mmengine's init, then restore the average-pooling start."""
+        super().init_weights()
+        self.reset_logit()
+
+    def forward(self, x: torch.Tensor, shared: Optional[torch.Tensor] = None) -> torch.Tensor:
+        return lip_pool2d(x, self.compute_logit(x, shared), self.kernel_size, self.stride,
+                          self.padding)
+
+    def extra_repr(self) -> str:
+        return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'
+
+
+class SimplifiedLIP(LIPLayer):
+    """LIP whose logit is ``SoftGate(IN(conv(x)))`` with a ``logit_kernel`` x ``logit_kernel`` conv."""
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple = 3,
+                 stride: Optional[IntOrTuple] = 2, padding: IntOrTuple = 1,
+                 coeff: float = LIP_COEFF, logit_kernel: int = 3,
+                 names: Tuple[str, str] = ('conv', 'bn')) -> None:
+        super().__init__(kernel_size, stride, padding)
+        _check_positive_int('channels', channels)
+        if logit_kernel not in (1, 3):
+            raise ValueError(f'logit_kernel must be 1 or 3, got {logit_kernel!r}')
+        conv_name, norm_name = names
+        self.logit = Sequential(OrderedDict([
+            (conv_name, nn.Conv2d(channels, channels, logit_kernel, padding=logit_kernel // 2,
+                                  bias=False)),
+            (norm_name, _instance_norm(channels)),
+            ('gate', SoftGate(coeff)),
+        ]))
+        self.reset_logit()
+
+    def zero_conv(self) -> nn.Conv2d:
+        return self.logit[0]
+
+    def compute_logit(self, x: torch.Tensor, shared: Optional[torch.Tensor]) -> torch.Tensor:
+        return self.logit(x)
+
+
+class ProjectionLIP(SimplifiedLIP):
+    """LIP with the paper's projection logit module ``SoftGate(IN(conv1x1(x)))`` (keys ``logit.{conv,bn}``)."""
+
+    def __init__(self, channels: int, kernel_size: IntOrTuple = 3,
+                 stride: Optional[IntOrTuple] = 2, padding: IntOrTuple = 1,
+                 coeff: float = LIP_COEFF) -> None:
+        super().__init__(channels, kernel_size, stride, padding, coeff, logit_kernel=1)
+
+
+def _trunk_layers(in_channels: int, width: int) -> List[Tuple[str, nn.Module]]:
+    """The reference Bottleneck-128 trunk: 1x1 -> IN -> ReLU -> 3x3 -> IN -> ReLU."""
+    return [
+        ('conv1', nn.Conv2d(in_channels, width, 1, bias=False)),
+        ('bn1', _instance_norm(width)),
+        ('relu1', nn.ReLU(inplace=True)),
+        ('conv2', nn.Conv2d(width, width, 3, padding=1, bias=False)),
+        ('bn2', _instance_norm(width)),
+        ('relu2', nn.ReLU(inplace=True)),
+    ]
+
+
+def _head_layers(width: int, channels: int, coeff: float,
+                 names: Tuple[str, str] = ('conv', 'bn')) -> List[Tuple[str, nn.Module]]:
+    """The logit head on a trunk: 1x1 width -> channels, IN, SoftGate."""
+    return [
+        (names[0], nn.Conv2d(width, channels, 1, bias=False)),
+        (names[1], _instance_norm(channels)),
+        ('gate', SoftGate(coeff)),
+    ]
+
+
+class BottleneckShared(BaseModule):
+    """The logit trunk computed once on a block's input and shared by its LIP heads."""
+
+    def __init__(self, in_channels: int, width: int = LIP_LOGIT_WIDTH) -> None:
+        super().__init__()
+        _check_positive_int('in_channels', in_channels)
+        _check_positive_int('width', width)
+        self.logit = Sequential(OrderedDict(_trunk_layers(in_channels, width)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(x)
+
+
+class BottleneckLIP(LIPLayer):
+    """LIP whose logit is the head ``SoftGate(IN(conv1x1(shared)))`` on a ``BottleneckShared`` output."""
+
+    def __init__(self, channels: int, width: int = LIP_LOGIT_WIDTH,
+                 kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
+                 padding: IntOrTuple = 1, coeff: float = LIP_COEFF) -> None:
+        super().__init__(kernel_size, stride, padding)
+        _check_positive_int('channels', channels)
+        _check_positive_int('width', width)
+        self.postprocessing = Sequential(OrderedDict(_head_layers(width, channels, coeff)))
+        self.reset_logit()
+
+    def zero_conv(self) -> nn.Conv2d:
+        return self.postprocessing[0]
+
+    def compute_logit(self, x: torch.Tensor, shared: Optional[torch.Tensor]) -> torch.Tensor:
+        if shared is None:
+            raise ValueError('BottleneckLIP needs the shared trunk output: call it as '
+                             'layer(x, shared) with shared = BottleneckShared(x)')
+        return self.postprocessing(shared)
+
+
+class DenseBottleneckLIP(LIPLayer):
+    """LIP-DenseNet's transition pooling: its own trunk and head (keys ``logit.conv1`` ... ``logit.bn3``)."""
+
+    def __init__(self, channels: int, width: int = LIP_LOGIT_WIDTH,
+                 kernel_size: IntOrTuple = 2, stride: Optional[IntOrTuple] = 2,
+                 padding: IntOrTuple = 0, coeff: float = LIP_COEFF) -> None:
+        super().__init__(kernel_size, stride, padding)
+        _check_positive_int('channels', channels)
+        _check_positive_int('width', width)
+        self.logit = Sequential(OrderedDict(
+            _trunk_layers(channels, width) + _head_layers(width, channels, coeff, ('conv3', 'bn3'))))
+        self.reset_logit()
+
+    def zero_conv(self) -> nn.Conv2d:
+        return self.logit.conv3
+
+    def compute_logit(self, x: torch.Tensor, shared: Optional[torch.Tensor]) -> torch.Tensor:
+        return self.logit(x)
+
+
+class SharedLogitSequential(Sequential):
+    """A Sequential whose LIP members also receive the block's shared trunk output."""
+
+    def forward(self, x: torch.Tensor, shared: Optional[torch.Tensor] = None) -> torch.Tensor:
+        for module in self:
+            x = module(x, shared) if isinstance(module, LIPLayer) else module(x)
+        return x
+
+
+def build_lip_head(logit_module: str, channels: int, width: int = LIP_LOGIT_WIDTH,
+                   coeff: float = LIP_COEFF) -> LIPLayer:
+    """A k3/s2/p1 LIP layer for a stride-2 block: ``'bottleneck'`` head or ``'projection'`` LIP."""
+    if logit_module == 'bottleneck':
+        return BottleneckLIP(channels, width, coeff=coeff)
+    if logit_module == 'projection':
+        return ProjectionLIP(channels, coeff=coeff)
+    raise ValueError(f'logit_module must be one of {LOGIT_MODULES}, got {logit_module!r}')

@@ -1,0 +1,5 @@
+"""Backbones built on the learnable pooling layers, registered in mmdet's MODELS."""
+from .backbones import (GaussianResNet, LIPDenseNet, LIPResNet, MaxEntResNet,  # noqa: F401
+                        SoftPoolResNet)
+
+__all__ = ['LIPResNet', 'SoftPoolResNet', 'MaxEntResNet', 'GaussianResNet', 'LIPDenseNet']

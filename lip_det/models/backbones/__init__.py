@@ -1,0 +1,11 @@
+"""Pooled backbones registered in mmdet's MODELS: LIP-ResNet, LIP-DenseNet and ResNets with
+SoftPool, Max-Entropy + GFGP and iSP-Gaussian pooling."""
+from .lip_densenet import LIPDenseNet
+from .lip_resnet import LIPBasicBlock, LIPBottleneck, LIPResNet
+from .pooled_resnet import (GaussianResNet, MaxEntResNet, PooledBasicBlock, PooledBottleneck,
+                            SoftPoolResNet)
+
+__all__ = [
+    'LIPResNet', 'LIPBottleneck', 'LIPBasicBlock', 'SoftPoolResNet', 'MaxEntResNet',
+    'GaussianResNet', 'PooledBottleneck', 'PooledBasicBlock', 'LIPDenseNet'
+]

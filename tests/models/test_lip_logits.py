@@ -1,0 +1,120 @@
+"""LIP logit modules: key names, average pooling at init, the LIP formula, gradients, errors."""
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.models.common import n_params  # noqa: F401  (imports mmdet or skips)
+
+from lip_det.layers.lip_logits import (BottleneckLIP, BottleneckShared, DenseBottleneckLIP,
+                                       ProjectionLIP, SharedLogitSequential, SimplifiedLIP,
+                                       build_lip_head)
+
+
+def _avg(x, k, s, p):
+    return F.avg_pool2d(x, k, s, p, count_include_pad=False)
+
+
+def _lip_expression(x, logit, k, s, p):
+    """The LIP authors' expression avg_pool(x·e^l) / avg_pool(e^l)."""
+    w = logit.exp()
+    return F.avg_pool2d(x * w, k, s, p) / F.avg_pool2d(w, k, s, p)
+
+
+def test_keys_match_reference_layouts():
+    assert sorted(SimplifiedLIP(64).state_dict()) == [
+        'logit.bn.bias', 'logit.bn.weight', 'logit.conv.weight']
+    assert sorted(SimplifiedLIP(64, names=('conv1', 'bn1')).state_dict()) == [
+        'logit.bn1.bias', 'logit.bn1.weight', 'logit.conv1.weight']
+    assert SimplifiedLIP(64).state_dict()['logit.conv.weight'].shape == (64, 64, 3, 3)
+    trunk = BottleneckShared(256).state_dict()
+    assert trunk['logit.conv1.weight'].shape == (128, 256, 1, 1)
+    assert trunk['logit.conv2.weight'].shape == (128, 128, 3, 3)
+    assert sorted(trunk) == ['logit.bn1.bias', 'logit.bn1.weight', 'logit.bn2.bias',
+                             'logit.bn2.weight', 'logit.conv1.weight', 'logit.conv2.weight']
+    head = BottleneckLIP(512).state_dict()
+    assert head['postprocessing.conv.weight'].shape == (512, 128, 1, 1)
+    assert len(head) == 3
+    dense = DenseBottleneckLIP(128).state_dict()
+    assert dense['logit.conv3.weight'].shape == (128, 128, 1, 1)
+    assert dense['logit.bn3.weight'].shape == (128,)
+    assert len(dense) == 9
+    assert ProjectionLIP(32).state_dict()['logit.conv.weight'].shape == (32, 32, 1, 1)
+
+
+@pytest.mark.parametrize('make,k,s,p,shared', [
+    (lambda: SimplifiedLIP(8), 3, 2, 1, False),
+    (lambda: ProjectionLIP(8), 3, 2, 1, False),
+    (lambda: BottleneckLIP(8, width=16), 3, 2, 1, True),
+    (lambda: DenseBottleneckLIP(8, width=16), 2, 2, 0, False),
+])
+def test_average_pooling_at_init(make, k, s, p, shared):
+    torch.manual_seed(0)
+    layer = make()
+    x = torch.randn(2, 8, 11, 9)
+    trunk = torch.randn(2, 16, 11, 9) if shared else None
+    # Also after mmengine's init, which Kaiming-fills every conv first.
+    for _ in range(2):
+        torch.testing.assert_close(layer(x, trunk), _avg(x, k, s, p), rtol=1e-5, atol=1e-6)
+        layer.init_weights()
+
+
+@given(seed=st.integers(0, 2**16), h=st.integers(3, 12), w=st.integers(3, 12),
+       std=st.floats(0.01, 3.0))
+def test_trained_layer_is_the_lip_expression(seed, h, w, std):
+    torch.manual_seed(seed)
+    layer = SimplifiedLIP(4).double()
+    torch.nn.init.normal_(layer.logit.conv.weight, std=std)
+    torch.nn.init.normal_(layer.logit.bn.bias)
+    x = torch.randn(2, 4, h, w, dtype=torch.float64)
+    logit = layer.logit(x)
+    assert float(logit.min()) > 0 and float(logit.max()) < 12.0  # SoftGate range
+    torch.testing.assert_close(layer(x), _lip_expression(x, logit, 3, 2, 1))
+
+
+def test_shared_sequential_feeds_trunk_to_lip_members_only():
+    torch.manual_seed(0)
+    head = BottleneckLIP(6, width=5)
+    torch.nn.init.normal_(head.postprocessing.conv.weight)
+    conv = torch.nn.Conv2d(6, 3, 1)
+    seq = SharedLogitSequential(head, conv)
+    x, trunk = torch.randn(1, 6, 8, 8), torch.randn(1, 5, 8, 8)
+    expected = conv(_lip_expression(x, head.postprocessing(trunk), 3, 2, 1))
+    torch.testing.assert_close(seq(x, trunk), expected)
+
+
+def test_gradients_reach_trunk_and_head():
+    torch.manual_seed(0)
+    trunk, head = BottleneckShared(8, width=8), BottleneckLIP(8, width=8)
+    x = torch.randn(2, 8, 9, 9)
+    # At init the zero head conv still gets a gradient (so training moves off average pooling).
+    head(x, trunk(x)).square().sum().backward()
+    assert head.postprocessing.conv.weight.grad.abs().sum() > 0
+    torch.nn.init.normal_(head.postprocessing.conv.weight, std=0.1)
+    for p in list(trunk.parameters()) + list(head.parameters()):
+        p.grad = None
+    head(x, trunk(x)).square().sum().backward()
+    for name, p in list(trunk.named_parameters()) + list(head.named_parameters()):
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_gradcheck_float64():
+    torch.manual_seed(0)
+    layer = ProjectionLIP(3).double()
+    torch.nn.init.normal_(layer.logit.conv.weight)
+    x = torch.randn(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='logit_module'):
+        build_lip_head('conv', 8)
+    with pytest.raises(ValueError, match='channels'):
+        SimplifiedLIP(0)
+    with pytest.raises(ValueError, match='width'):
+        BottleneckLIP(8, width=-1)
+    with pytest.raises(ValueError, match='logit_kernel'):
+        SimplifiedLIP(8, logit_kernel=5)
+    with pytest.raises(ValueError, match='shared'):
+        BottleneckLIP(8)(torch.randn(1, 8, 4, 4))
