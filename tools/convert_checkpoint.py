@@ -29,7 +29,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('src', help='classification checkpoint (.pth/.pth.tar/.pt)')
     parser.add_argument('dst', nargs='?', help='output backbone checkpoint (omit with --check)')
     parser.add_argument('--src-format', choices=sorted(FORMATS) + sorted(FORMAT_ALIASES),
-                        help='source format (default: detect from the keys)')
+                        metavar='FORMAT', help='source format, one of those listed below '
+                        f'(aliases: {", ".join(sorted(FORMAT_ALIASES))}); default: detect')
     parser.add_argument('--arch', help="architecture, e.g. resnet50 or 50 (default: detect; "
                                        'if given it must agree with the checkpoint)')
     parser.add_argument('--force', action='store_true', help='overwrite DST if it exists')
