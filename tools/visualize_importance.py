@@ -86,7 +86,11 @@ def build_backbone(checkpoint: str, config: Optional[str] = None, trusted: bool 
                               'checkpoint): pass --config with the config it was trained with')
     cfg.pop('init_cfg', None)  # the weights come from the checkpoint, not from a pretrained file
     backbone = MODELS.build(cfg)
-    missing, unexpected = backbone.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = backbone.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches raise even when strict=False
+        raise CheckpointError(f"checkpoint does not fit {cfg['type']}: {str(exc).splitlines()[1:3]}"
+                              ) from None
     if missing or unexpected:
         raise CheckpointError(f"checkpoint does not match {cfg['type']}: missing {missing[:4]}, "
                               f'unexpected {unexpected[:4]}')

@@ -111,7 +111,7 @@ def test_lip_layers_start_as_average_pooling(tmp_path, image_file):
             np.testing.assert_allclose(np.load(tmp_path / 'maps' / f), math.exp(6.0), rtol=1e-5)
 
 
-def test_detector_checkpoint_with_config(tmp_path, image_file):
+def test_detector_checkpoint_with_config(tmp_path, image_file, capsys):
     model = _lip_backbone(seed=5)
     ckpt = str(tmp_path / 'epoch_1.pth')
     state = {f'backbone.{k}': v for k, v in model.state_dict().items()}
@@ -128,6 +128,10 @@ def test_detector_checkpoint_with_config(tmp_path, image_file):
     code, files = _run([image_file, ckpt, '--config', str(cfg)], tmp_path / 'maps')
     assert code == 0
     _check_outputs(tmp_path / 'maps', files, _expected_maps(model, _tensor(image_file)))
+    wide = tmp_path / 'wide.py'  # a config that does not describe this checkpoint
+    wide.write_text(cfg.read_text().replace('base_channels=16', 'base_channels=32'))
+    code, _ = _run([image_file, ckpt, '--config', str(wide)], tmp_path / 'wrong')
+    assert code == 1 and 'does not fit LIPResNet' in capsys.readouterr().err
 
 
 def test_reference_lip_checkpoint_is_converted_in_memory(tmp_path, image_file):
