@@ -48,8 +48,25 @@ fi
 say "installing mmdet, pycocotools and test requirements"
 pip_q -r "$root/requirements/runtime.txt" -r "$root/requirements/tests.txt"
 
-say "installing lip-det (editable; builds the CPU extension)"
-"$vpy" -m pip install --disable-pip-version-check -q --no-build-isolation -e "$root"
+# Rebuilding the extension takes minutes: skip it when this checkout is already installed
+# editable and lip_det/_C is newer than every source it is built from.
+if "$vpy" - "$root" <<'PY'
+import glob, os, sys, importlib.util
+root = sys.argv[1]
+spec = importlib.util.find_spec('lip_det')
+if spec is None or os.path.dirname(os.path.abspath(spec.origin)) != os.path.join(root, 'lip_det'):
+    sys.exit(1)
+libs = glob.glob(os.path.join(root, 'lip_det', '_C*.so'))
+srcs = [f for pat in ('csrc/**/*.h', 'csrc/**/*.cpp', 'csrc/**/*.cu', 'setup.py')
+        for f in glob.glob(os.path.join(root, pat), recursive=True)]
+sys.exit(0 if libs and min(map(os.path.getmtime, libs)) > max(map(os.path.getmtime, srcs)) else 1)
+PY
+then
+  say "lip-det already installed from $root with an up-to-date extension"
+else
+  say "installing lip-det (editable; builds the CPU extension, a few minutes)"
+  "$vpy" -m pip install --disable-pip-version-check -q --no-build-isolation -e "$root"
+fi
 
 "$vpy" - <<'PY'
 import torch, mmcv, mmdet, mmengine
