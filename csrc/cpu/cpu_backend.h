@@ -28,15 +28,14 @@ struct CpuBackend {
 };
 
 template <typename acc_t>
-void load_row(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind, acc_t scale) {
-  if (cpu_has_avx2()) rows_avx2::load_row(rl, src, dst, fill, kind, scale);
-  else rows_default::load_row(rl, src, dst, fill, kind, scale);
+void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind,
+              acc_t scale) {
+  LIPDET_ROWS_DISPATCH(isa, load_row(rl, src, dst, fill, kind, scale))
 }
 
 template <typename acc_t>
-void add_row(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
-  if (cpu_has_avx2()) rows_avx2::add_row(rl, buf, dst);
-  else rows_default::add_row(rl, buf, dst);
+void add_row(CpuIsa isa, const RowLayout& rl, const acc_t* buf, acc_t* dst) {
+  LIPDET_ROWS_DISPATCH(isa, add_row(rl, buf, dst))
 }
 
 // The valid (d, h) input rows of output row (od, oh) as offsets into a plane.

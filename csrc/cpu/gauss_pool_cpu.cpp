@@ -12,15 +12,13 @@ namespace lip_det {
 namespace {
 
 template <typename acc_t>
-void gauss_fwd_row(const GaussRow<acc_t>& a) {
-  if (cpu_has_avx2()) rows_avx2::gauss_fwd_row(a);
-  else rows_default::gauss_fwd_row(a);
+void gauss_fwd_row(CpuIsa isa, const GaussRow<acc_t>& a) {
+  LIPDET_ROWS_DISPATCH(isa, gauss_fwd_row(a))
 }
 
 template <typename acc_t>
-void gauss_bwd_row(const GaussRow<acc_t>& a) {
-  if (cpu_has_avx2()) rows_avx2::gauss_bwd_row(a);
-  else rows_default::gauss_bwd_row(a);
+void gauss_bwd_row(CpuIsa isa, const GaussRow<acc_t>& a) {
+  LIPDET_ROWS_DISPATCH(isa, gauss_bwd_row(a))
 }
 
 template <typename acc_t>
@@ -40,10 +38,10 @@ struct GaussScratch {
       geta.resize(2 * OW);
     }
   }
-  GaussRow<acc_t> load(const Geometry& g, const RowLayout& rl, const acc_t* xp, int64_t od, int64_t oh) {
+  GaussRow<acc_t> load(CpuIsa isa, const Geometry& g, const RowLayout& rl, const acc_t* xp, int64_t od, int64_t oh) {
     const int64_t R = window_rows(g, od, oh, rows.data());
     for (int64_t r = 0; r < R; ++r)
-      load_row(rl, xp + rows[r], X.data() + r * rl.size(), acc_t(0), kLoadCopy, acc_t(1));
+      load_row(isa, rl, xp + rows[r], X.data() + r * rl.size(), acc_t(0), kLoadCopy, acc_t(1));
     GaussRow<acc_t> a{};
     a.R = R;
     a.S = rl.size();
@@ -70,6 +68,7 @@ at::Tensor CpuBackend::gauss_forward(const at::Tensor& x, const at::Tensor& eta,
   at::Tensor out = at::empty(g.out_shape, xa.options());
   AT_DISPATCH_FLOATING_TYPES(acc, "lip_det_gauss_forward", [&] {
     const RowLayout rl(g.w);
+    const CpuIsa isa = cpu_isa();
     const int64_t rows_per_plane = g.d.out * g.h.out;
     const scalar_t* xp = xa.data_ptr<scalar_t>();
     const scalar_t* ep = wp.values.data_ptr<scalar_t>();
@@ -80,12 +79,12 @@ at::Tensor CpuBackend::gauss_forward(const at::Tensor& x, const at::Tensor& eta,
       GaussScratch<scalar_t> s(g, rl, false);
       for (int64_t t = begin; t < end; ++t) {
         const int64_t p = t / rows_per_plane, rr = t % rows_per_plane;
-        GaussRow<scalar_t> a = s.load(g, rl, xp + p * g.in_plane(), rr / g.h.out, rr % g.h.out);
+        GaussRow<scalar_t> a = s.load(isa, g, rl, xp + p * g.in_plane(), rr / g.h.out, rr % g.h.out);
         const int64_t orow = p * g.out_plane() + rr * g.w.out;
         a.eta = wp.per_output ? ep + orow : ep + p;
         a.eta_stride = wp.per_output ? 1 : 0;
         a.y = yp + orow;
-        gauss_fwd_row(a);
+        gauss_fwd_row(isa, a);
       }
     });
   });
@@ -107,6 +106,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
                                   : at::empty({g.planes()}, xa.options());
   AT_DISPATCH_FLOATING_TYPES(acc, "lip_det_gauss_backward", [&] {
     const RowLayout rl(g.w);
+    const CpuIsa isa = cpu_isa();
     const int64_t S = rl.size();
     const scalar_t* xp = xa.data_ptr<scalar_t>();
     const scalar_t* ep = wp.values.data_ptr<scalar_t>();
@@ -119,14 +119,14 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
         scalar_t plane_geta = 0;
         for (int64_t od = 0; od < g.d.out; ++od)
           for (int64_t oh = 0; oh < g.h.out; ++oh) {
-            GaussRow<scalar_t> a = s.load(g, rl, xp + p * g.in_plane(), od, oh);
+            GaussRow<scalar_t> a = s.load(isa, g, rl, xp + p * g.in_plane(), od, oh);
             std::fill(s.GX.begin(), s.GX.begin() + a.R * S, scalar_t(0));
             const int64_t orow = p * g.out_plane() + (od * g.h.out + oh) * g.w.out;
             a.eta = wp.per_output ? ep + orow : ep + p;
             a.eta_stride = wp.per_output ? 1 : 0;
             a.g = gp + orow;
-            gauss_bwd_row(a);
-            for (int64_t r = 0; r < a.R; ++r) add_row(rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
+            gauss_bwd_row(isa, a);
+            for (int64_t r = 0; r < a.R; ++r) add_row(isa, rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
             if (wp.per_output) std::copy(s.geta.begin(), s.geta.begin() + g.w.out, gep + orow);
             else for (int64_t o = 0; o < g.w.out; ++o) plane_geta += s.geta[o];
           }

@@ -91,7 +91,16 @@ struct GaussRow {
 LIPDET_DECLARE_ROW_KERNELS(rows_default)
 LIPDET_DECLARE_ROW_KERNELS(rows_avx2)
 
-// True when the AVX2 build of the row kernels can run here.
-bool cpu_has_avx2();
+// Which build of the row kernels runs: the best this CPU supports, or a lower one named by
+// LIP_DET_CPU_ISA=default (read at every op call, so tests can cover each build). An AVX-512
+// build measured no faster than AVX2 here (the row loops are not bound by vector width).
+enum class CpuIsa : int { kDefault = 0, kAvx2 = 1 };
+CpuIsa cpu_isa();
+
+#define LIPDET_ROWS_DISPATCH(isa, call)                            \
+  switch (isa) {                                                   \
+    case ::lip_det::CpuIsa::kAvx2: return rows_avx2::call;         \
+    default: return rows_default::call;                            \
+  }
 
 }  // namespace lip_det

@@ -1,4 +1,4 @@
-// Row kernels compiled for AVX2 + FMA (used only when cpu_has_avx2()). Standard headers are
+// Row kernels compiled for AVX2 + FMA (used when cpu_isa() says so). Standard headers are
 // included before the target pragma so their inline functions keep the baseline ISA.
 #include <cmath>
 #include <cstdint>

@@ -19,15 +19,13 @@ namespace lip_det {
 namespace {
 
 template <typename acc_t>
-void fwd_row(int mode, const RowArgs<acc_t>& a) {
-  if (cpu_has_avx2()) rows_avx2::weighted_fwd_row(mode, a);
-  else rows_default::weighted_fwd_row(mode, a);
+void fwd_row(CpuIsa isa, int mode, const RowArgs<acc_t>& a) {
+  LIPDET_ROWS_DISPATCH(isa, weighted_fwd_row(mode, a))
 }
 
 template <typename acc_t>
-void bwd_row(int mode, bool glam, const RowArgs<acc_t>& a) {
-  if (cpu_has_avx2()) rows_avx2::weighted_bwd_row(mode, glam, a);
-  else rows_default::weighted_bwd_row(mode, glam, a);
+void bwd_row(CpuIsa isa, int mode, bool glam, const RowArgs<acc_t>& a) {
+  LIPDET_ROWS_DISPATCH(isa, weighted_bwd_row(mode, glam, a))
 }
 
 // Per-task buffers: the window's input rows and O(row) sums.
@@ -73,20 +71,20 @@ struct Scratch {
 
 // Load the valid input rows of output row (od, oh) of one plane; returns their count.
 template <typename acc_t, int M>
-int64_t load_rows(const Geometry& g, const RowLayout& rl, const acc_t* xp, const acc_t* lp,
+int64_t load_rows(CpuIsa isa, const Geometry& g, const RowLayout& rl, const acc_t* xp, const acc_t* lp,
                   acc_t lam, int64_t od, int64_t oh, Scratch<acc_t>& s) {
   const int64_t R = window_rows(g, od, oh, s.rows.data());
   const int64_t S = rl.size();
   const acc_t ninf = -std::numeric_limits<acc_t>::infinity();
   for (int64_t r = 0; r < R; ++r) {
     const acc_t* xr = xp + s.rows[r];
-    load_row(rl, xr, s.X.data() + r * S, acc_t(0), kLoadCopy, acc_t(1));
+    load_row(isa, rl, xr, s.X.data() + r * S, acc_t(0), kLoadCopy, acc_t(1));
     if constexpr (M == kLogit)
-      load_row(rl, lp + s.rows[r], s.L.data() + r * S, ninf, kLoadCopy, acc_t(1));
+      load_row(isa, rl, lp + s.rows[r], s.L.data() + r * S, ninf, kLoadCopy, acc_t(1));
     else if constexpr (M == kPlaneLam)
-      load_row(rl, xr, s.L.data() + r * S, ninf, kLoadScale, lam);
+      load_row(isa, rl, xr, s.L.data() + r * S, ninf, kLoadScale, lam);
     else
-      load_row(rl, xr, s.L.data() + r * S, ninf, kLoadZero, acc_t(1));
+      load_row(isa, rl, xr, s.L.data() + r * S, ninf, kLoadZero, acc_t(1));
   }
   return R;
 }
@@ -100,6 +98,7 @@ struct Inputs {
 template <typename acc_t, int M>
 void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
   const RowLayout rl(g.w);
+  const CpuIsa isa = cpu_isa();
   const int64_t rows_per_plane = g.d.out * g.h.out;
   const int64_t total = g.planes() * rows_per_plane;
   const int64_t work = g.w.out * g.d.k * g.h.k * g.w.k;
@@ -114,14 +113,14 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
       const int64_t p = t / rows_per_plane, rr = t % rows_per_plane;
       const int64_t od = rr / g.h.out, oh = rr % g.h.out;
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
-      const int64_t R = load_rows<acc_t, M>(g, rl, x + p * g.in_plane(),
+      const int64_t R = load_rows<acc_t, M>(isa, g, rl, x + p * g.in_plane(),
                                             l ? l + p * g.in_plane() : nullptr, plane_lam, od, oh, s);
       RowArgs<acc_t> a = s.args(g, rl, R);
       a.lam = plane_lam;
       const int64_t orow = p * g.out_plane() + rr * g.w.out;
       if constexpr (M == kOutLam) a.lamrow = lam + orow;
       a.y = y + orow;
-      fwd_row(M, a);
+      fwd_row(isa, M, a);
     }
   });
 }
@@ -130,6 +129,7 @@ template <typename acc_t, int M, bool GLAM>
 void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, at::Tensor& gx,
                    at::Tensor& gl, at::Tensor& glam) {
   const RowLayout rl(g.w);
+  const CpuIsa isa = cpu_isa();
   const int64_t S = rl.size();
   const acc_t* x = in.x.data_ptr<acc_t>();
   const acc_t* l = M == kLogit ? in.logit.data_ptr<acc_t>() : nullptr;
@@ -145,7 +145,7 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
-          const int64_t R = load_rows<acc_t, M>(g, rl, x + p * g.in_plane(),
+          const int64_t R = load_rows<acc_t, M>(isa, g, rl, x + p * g.in_plane(),
                                                 l ? l + p * g.in_plane() : nullptr, plane_lam, od, oh, s);
           std::fill(s.GX.begin(), s.GX.begin() + R * S, acc_t(0));
           if (M == kLogit) std::fill(s.GL.begin(), s.GL.begin() + R * S, acc_t(0));
@@ -154,10 +154,10 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
           const int64_t orow = p * g.out_plane() + (od * g.h.out + oh) * g.w.out;
           if constexpr (M == kOutLam) a.lamrow = lam + orow;
           a.g = go + orow;
-          bwd_row(M, GLAM, a);
+          bwd_row(isa, M, GLAM, a);
           for (int64_t r = 0; r < R; ++r) {
-            add_row(rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
-            if (M == kLogit) add_row(rl, s.GL.data() + r * S, glp + p * g.in_plane() + s.rows[r]);
+            add_row(isa, rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
+            if (M == kLogit) add_row(isa, rl, s.GL.data() + r * S, glp + p * g.in_plane() + s.rows[r]);
           }
           if constexpr (GLAM) {
             if constexpr (M == kOutLam) {

@@ -76,19 +76,16 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_ddp_gloo_two_processes_equals_single_process(tmp_path):
+def test_ddp_gloo_two_processes_equals_single_process(tmp_path, monkeypatch):
     result = tmp_path / 'rank0.pt'
     mp.spawn(_worker, args=(2, _free_port(), str(result)), nprocs=2, join=True)
     got = torch.load(result, weights_only=True)
-    os.environ['LIP_DET_OPS'] = 'fused'
-    try:
-        torch.manual_seed(0)
-        single = _Net()
-        x, y = _data()
-        # DDP averages the two half-batch gradients: the full-batch mean loss has the same gradient.
-        losses = _train(single, x, y, 5)
-    finally:
-        del os.environ['LIP_DET_OPS']
+    monkeypatch.setenv('LIP_DET_OPS', 'fused')
+    torch.manual_seed(0)
+    single = _Net()
+    x, y = _data()
+    # DDP averages the two half-batch gradients: the full-batch mean loss has the same gradient.
+    losses = _train(single, x, y, 5)
     assert got['losses'][-1] < got['losses'][0]
     assert losses[-1] < losses[0]
     for k, v in single.state_dict().items():
