@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -16,9 +14,7 @@ from hypothesis import strategies as st
 from lip_det.evaluation import compare_runs, format_table
 from lip_det.evaluation.small_objects import evaluate_detections, find_results_file
 
-from .tool_loader import load_tool, tool_path
-
-TOOL = tool_path('analyze_small_objects')
+from .tool_loader import load_tool
 
 # Category ids deliberately non-contiguous and listed out of id order: mmdet's label i is the
 # i-th category *in file order*, which the pickle path must reproduce.
@@ -234,21 +230,22 @@ def test_no_detections_scores_zero(gt_file, tmp_path):
     assert runs[0].metrics == {m: 0.0 for m in runs[0].metrics}
 
 
-def test_cli(gt_file, gt, tmp_path):
+def test_cli(gt_file, gt, tmp_path, capsys):
     base = _write(tmp_path / 'r50.bbox.json', _perfect(gt, keep=lambda a: a['size'] != 'small'))
     lip = _write(tmp_path / 'lip_r50.bbox.json', _perfect(gt))
     out_json = str(tmp_path / 'table.json')
-    proc = subprocess.run([sys.executable, TOOL, base, lip, '--ann-file', gt_file, '--names',
-                           'R50', 'LIP-R50', '--per-class', '--json', out_json],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert '6 small, 6 medium, 5 large objects' in proc.stdout
-    assert any(line.split()[:4] == ['AP_S', '0.000', '1.000', '(+1.000)']
-               for line in proc.stdout.splitlines())
+    code = load_tool('analyze_small_objects').main(
+        [base, lip, '--ann-file', gt_file, '--names', 'R50', 'LIP-R50', '--per-class',
+         '--show-summary', '--json', out_json])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert '6 small, 6 medium, 5 large objects' in out
+    assert any(line.split()[:4] == ['AP_S', '0.000', '1.000', '(+1.000)'] for line in out.splitlines())
+    assert out.count('Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all') == 2
     payload = json.load(open(out_json))
     assert [r['name'] for r in payload['runs']] == ['R50', 'LIP-R50']
     assert payload['runs'][1]['metrics']['AP_S'] == pytest.approx(1.0)
-
+    assert payload['runs'][0]['per_class']['square']['AP_S'] == 0.0
 
 def test_cli_errors(gt_file, tmp_path, capsys):
     code = load_tool('analyze_small_objects').main([str(tmp_path / 'nope'), '--ann-file', gt_file])
