@@ -250,3 +250,27 @@ def test_cli(gt_file, gt, tmp_path, capsys):
 def test_cli_errors(gt_file, tmp_path, capsys):
     code = load_tool('analyze_small_objects').main([str(tmp_path / 'nope'), '--ann-file', gt_file])
     assert code == 1 and 'no such file or directory' in capsys.readouterr().err
+
+
+def test_same_numbers_as_mmdet_coco_metric(gt_file, gt, tmp_path):
+    """The table and mmdet's CocoMetric (what tools/test.py prints) agree on the same predictions."""
+    from mmdet.evaluation import CocoMetric
+    rng = np.random.default_rng(0)
+    dets = _perfect(gt, score=lambda a: float(rng.random()))
+    for d in dets:  # jitter boxes so that AP is neither 0 nor 1 and differs across IoU thresholds
+        d['bbox'] = [v + float(rng.normal(0, 0.12 * d['bbox'][2])) for v in d['bbox'][:2]] + d['bbox'][2:]
+    dets += [{'image_id': 1 + i % 3, 'category_id': CATEGORIES[i % 2]['id'], 'score': float(rng.random()),
+              'bbox': [float(x) for x in rng.uniform(0, 300, 2)] + [30.0, 30.0]} for i in range(12)]
+    samples = _mmdet_samples(gt, dets)
+    metric = CocoMetric(ann_file=gt_file, metric='bbox')
+    metric.dataset_meta = {'classes': tuple(c['name'] for c in CATEGORIES)}
+    metric.process({}, [dict(s, ori_shape=(400, 400)) for s in samples])
+    theirs = metric.compute_metrics(metric.results)
+    with open(tmp_path / 'results.pkl', 'wb') as f:
+        pickle.dump(samples, f)
+    runs, _ = compare_runs(gt_file, [str(tmp_path / 'results.pkl')])
+    ours = runs[0].metrics
+    assert 0.1 < ours['AP'] < 0.9 and ours['AP50'] > ours['AP75']  # a non-trivial case
+    for name, key in zip(('AP', 'AP50', 'AP75', 'AP_S', 'AP_M', 'AP_L'),
+                         ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')):
+        assert round(ours[name], 3) == pytest.approx(theirs[key], abs=1e-9), name
