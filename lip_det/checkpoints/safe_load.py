@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import pickle
+import re
 import warnings
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -76,7 +77,7 @@ def load_checkpoint_file(path: str, trusted: bool = False) -> Any:
         with torch.serialization.safe_globals(list(CHECKPOINT_SAFE_GLOBALS)):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
-        refused = _unsafe_globals(path)
+        refused = _unsafe_globals(path) or re.findall(r'Unsupported global: GLOBAL ([\w.]+)', str(exc))
         detail = (f'it pickles objects outside the allow-list: {", ".join(refused)}'
                   if refused else f'the safe unpickler refused it ({_first_line(exc)})')
         raise CheckpointError(

@@ -243,11 +243,12 @@ def _touch(path):
     return path
 
 
-def test_refuses_arbitrary_pickles_unless_trusted(tmp_path, capsys, r18_checkpoint):
+@pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
+def test_refuses_arbitrary_pickles_unless_trusted(tmp_path, capsys, r18_checkpoint, zip_format):
     marker = str(tmp_path / 'code-ran')
     src = str(tmp_path / 'evil.pth')
     ckpt = {'state_dict': torch.load(r18_checkpoint, weights_only=True), 'hook': _Payload(marker)}
-    torch.save(ckpt, src)
+    torch.save(ckpt, src, _use_new_zipfile_serialization=zip_format)  # legacy: pre-1.6 releases
     code, _, err = _run([src, str(tmp_path / 'o.pth')], capsys)
     assert code == 1 and '_touch' in err and '--trust-pickle' in err
     assert not os.path.exists(marker), 'the safe loader executed pickled code'
@@ -299,9 +300,12 @@ def test_missing_bn_counters_are_tolerated(tmp_path, capsys, r18_checkpoint):
     state = {k: v for k, v in torch.load(r18_checkpoint, weights_only=True).items()
              if not k.endswith('num_batches_tracked')}
     src, dst = str(tmp_path / 'old.pth'), str(tmp_path / 'old-out.pth')
-    torch.save(state, src)
+    torch.save(state, src, _use_new_zipfile_serialization=False)  # and the pre-1.6 file format
     code, out, _ = _run([src, dst], capsys)
     assert code == 0 and 'num_batches_tracked buffer(s) absent' in out
+    written = torch.load(dst, weights_only=True)['state_dict']
+    assert written.keys() == {k for k in state if not k.startswith('fc.')}
+    assert all(torch.equal(written[k], state[k]) for k in written)
 
 
 def test_refuses_overwrite_without_force_and_writes_atomically(tmp_path, capsys, r18_checkpoint,
