@@ -19,7 +19,6 @@ import re
 import warnings
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import numpy as np
 import torch
 
 __all__ = [
@@ -158,7 +157,7 @@ def _pickle_allow_list() -> Dict[Tuple[str, str], Any]:
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    _allowed = None  # type: Optional[Dict[Tuple[str, str], Any]]
+    _allowed: Optional[Dict[Tuple[str, str], Any]] = None
 
     def find_class(self, module: str, name: str) -> Any:
         if _RestrictedUnpickler._allowed is None:
