@@ -139,6 +139,24 @@ def _latin1_bytes(text: str, encoding: str) -> bytes:
     return text.encode('latin1')
 
 
+def _empty_bytes(*args: Any) -> bytes:
+    """Stand-in for bytes(), which protocol 2 uses for b'' (any argument would allocate freely)."""
+    if args:
+        raise pickle.UnpicklingError('refusing bytes() with arguments')
+    return b''
+
+
+def _numpy_frombuffer(buf: Any, dtype: Any, shape: Any, order: str, axis_order: Any = None) -> Any:
+    """numpy's protocol-5 array reconstructor (numpy._core.numeric._frombuffer), numeric dtypes only."""
+    import numpy as np
+    if np.dtype(dtype).hasobject:
+        raise pickle.UnpicklingError('refusing a numpy array of Python objects')
+    array = np.frombuffer(buf, dtype=dtype)
+    if order == 'K' and axis_order is not None:
+        return array.reshape(shape, order='C').transpose(axis_order)
+    return array.reshape(shape, order=order)
+
+
 def _pickle_allow_list() -> Dict[Tuple[str, str], Any]:
     import torch._utils  # noqa: F401 - makes the attribute below resolvable
     table: Dict[Tuple[str, str], Any] = {
@@ -146,6 +164,9 @@ def _pickle_allow_list() -> Dict[Tuple[str, str], Any]:
         ('torch._utils', '_rebuild_tensor_v2'): torch._utils._rebuild_tensor_v2,
         ('torch.storage', '_load_from_bytes'): _safe_load_from_bytes,
         ('_codecs', 'encode'): _latin1_bytes,
+        ('builtins', 'bytes'): _empty_bytes,
+        ('numpy._core.numeric', '_frombuffer'): _numpy_frombuffer,
+        ('numpy.core.numeric', '_frombuffer'): _numpy_frombuffer,
         ('builtins', 'slice'): slice,
         ('builtins', 'set'): set,
         ('builtins', 'frozenset'): frozenset,
@@ -160,6 +181,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
     _allowed: Optional[Dict[Tuple[str, str], Any]] = None
 
     def find_class(self, module: str, name: str) -> Any:
+        if module == '__builtin__':  # protocol-2 pickles use Python 2's name for builtins
+            module = 'builtins'
         if _RestrictedUnpickler._allowed is None:
             _RestrictedUnpickler._allowed = _pickle_allow_list()
         try:
