@@ -2,17 +2,25 @@
 
 For each method (LIP, SoftPool, Max-Ent, Gaussian) and detection-sized shape, measures side by
 side in one run: forward time (inference, no autograd), forward+backward time, and the peak
-memory allocated above the inputs during forward+backward, of the fused op
-(``lip_det.ops.fused``) and the plain-PyTorch op (``lip_det.ops.reference``). Also measures the
-memory-bandwidth floor of each shape: copying the op's input tensors into preallocated buffers
-(each input byte read once and written once), and states each fused forward as a multiple of it.
+memory allocated above the inputs during forward+backward, of three implementations:
+
+- ``fused``: the compiled operators (``lip_det.ops.fused``);
+- ``plain``: ``lip_det.ops.reference``, the plain-PyTorch fallback (window-max subtraction,
+  exact for every geometry);
+- ``expr``: the authors' expression, e.g. ``avg_pool(x·e^l) / avg_pool(e^l)`` for LIP (the
+  fastest plain-PyTorch form; it overflows once logits pass ~88 in float32).
+
+Also measures the memory-bandwidth floor of each shape: copying the op's input tensors into
+preallocated buffers (each input byte read once and written once), and states each forward as
+a multiple of it.
 
     python tools/benchmark_ops.py [--json results.json] [--repeat 5] [--methods lip soft]
 
-Times are medians over ``--repeat`` runs after one warm-up. Peak memory comes from the PyTorch
-profiler's memory timeline (tensors allocated through the CPU allocator, which includes every
-gradient and temporary; the fused kernels' per-thread row buffers, O(kernel·width) floats, are
-plain heap memory and not counted).
+Times are medians over ``--repeat`` runs after one warm-up, as wall time and as process CPU
+time (all threads; steadier than wall time when other jobs share the machine). Peak memory
+comes from the PyTorch profiler's memory timeline (tensors allocated through the CPU
+allocator, which includes every gradient and temporary; the fused kernels' per-thread row
+buffers, O(kernel·width) floats, are plain heap memory and not counted).
 """
 from __future__ import annotations
 
@@ -30,6 +38,8 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+import torch.nn.functional as F  # noqa: E402
 
 from lip_det.ops import _ext, reference  # noqa: E402
 
@@ -53,15 +63,44 @@ def make_inputs(method: str, shape: Sequence[int], seed: int = 0) -> List[torch.
     return [x]
 
 
-def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
+class Expression:
+    """The authors' plain-PyTorch expressions (avg_pool of exponentials), same signatures."""
+
+    @staticmethod
+    def _weighted(x, logit, k, s, p, ceil_mode):
+        w = logit.exp()
+        return F.avg_pool2d(x * w, k, s, p, ceil_mode) / F.avg_pool2d(w, k, s, p, ceil_mode)
+
+    @staticmethod
+    def lip_pool2d(x, logit, k, s, p, ceil_mode=False):
+        return Expression._weighted(x, logit, k, s, p, ceil_mode)
+
+    @staticmethod
+    def soft_pool2d(x, k, s, p, ceil_mode=False):
+        return Expression._weighted(x, x, k, s, p, ceil_mode)
+
+    @staticmethod
+    def maxent_pool2d(x, lam, k, s, p, ceil_mode=False):
+        return Expression._weighted(x, lam * x, k, s, p, ceil_mode)
+
+    @staticmethod
+    def gauss_pool2d(x, eta, k, s, p, ceil_mode=False):
+        mean = F.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad=False)
+        var = F.avg_pool2d(x * x, k, s, p, ceil_mode, count_include_pad=False) - mean * mean
+        return mean + eta * var.clamp(min=reference.GAUSS_VAR_EPS).sqrt()
+
+
+def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> Tuple[float, float]:
+    """Median wall and process-CPU milliseconds of fn."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+        wall.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
@@ -96,17 +135,23 @@ def measure(impl, method: str, inputs: List[torch.Tensor], geom: Tuple, repeat: 
             t.grad = None
         op(*leaves, *geom).backward(grad)
 
-    res = {'fwd_ms': median_ms(forward, repeat), 'fwd_bwd_ms': median_ms(forward_backward, repeat)}
+    res = {}
+    res['fwd_ms'], res['fwd_cpu_ms'] = median_ms(forward, repeat)
+    res['fwd_bwd_ms'], res['fwd_bwd_cpu_ms'] = median_ms(forward_backward, repeat)
     for t in leaves:
         t.grad = None
     res['fwd_bwd_peak_bytes'] = peak_bytes(forward_backward)
+    # The op's results (output and input gradients) must exist in any implementation; the rest
+    # of the peak is working memory.
+    out_bytes = forward().numel() * inputs[0].element_size()
+    res['result_bytes'] = out_bytes + sum(t.numel() * t.element_size() for t in inputs)
+    res['fwd_bwd_work_bytes'] = max(res['fwd_bwd_peak_bytes'] - res['result_bytes'], 0)
     for t in leaves:
         t.grad = None
-    res['fwd_peak_bytes'] = peak_bytes(forward)
     return res
 
 
-def copy_floor_ms(inputs: List[torch.Tensor], repeat: int) -> float:
+def copy_floor_ms(inputs: List[torch.Tensor], repeat: int) -> Tuple[float, float]:
     """Read every input byte once and write it once: a plain copy into preallocated buffers."""
     bufs = [torch.empty_like(t) for t in inputs]
 
@@ -121,7 +166,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--shapes', nargs='+', choices=sorted(SHAPES), default=list(SHAPES))
     parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
-    parser.add_argument('--repeat', type=int, default=3, help='timed runs per measurement (median)')
+    parser.add_argument('--repeat', type=int, default=2, help='timed runs per measurement (median)')
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON here')
     args = parser.parse_args(argv)
@@ -134,47 +179,64 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    impls = {'fused': fused, 'plain': reference, 'expr': Expression}
     report = {'torch': torch.__version__, 'threads': torch.get_num_threads(),
               'cpu': platform.processor() or platform.machine(), 'repeat': args.repeat,
-              'floor': {}, 'results': []}
-    header = (f"{'shape':<28}{'method':<8}{'impl':<7}{'fwd ms':>9}{'fwd+bwd ms':>12}"
-              f"{'peak MB':>9}{'fwd/floor':>10}")
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+              'load_average': list(os.getloadavg()), 'floor': {}, 'results': []}
+    header = (f"{'shape':<24}{'method':<8}{'impl':<7}{'fwd ms':>8}{'(cpu)':>8}{'fwd+bwd ms':>12}{'(cpu)':>8}"
+              f"{'peak MB':>9}{'work MB':>9}{'fwd/floor':>10}{'(cpu)':>7}")
+    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
+          f'load average {os.getloadavg()[0]:.1f} at start')
     print(header)
     print('-' * len(header))
     for shape_name in args.shapes:
         shape, k, s, p = SHAPES[shape_name]
         geom = (k, s, p, False)
-        label = f"{shape_name} {'x'.join(map(str, shape))}"
+        label = f"{shape_name[:10]} {'x'.join(map(str, shape))}"
         floors = {}
         for method in args.methods:
             inputs = make_inputs(method, shape)
             n_inputs = len(inputs)
             if n_inputs not in floors:
                 floors[n_inputs] = copy_floor_ms(inputs, args.repeat)
-            floor = floors[n_inputs]
+            floor, floor_cpu = floors[n_inputs]
             row = {'shape_name': shape_name, 'shape': list(shape), 'kernel': list(k), 'stride': list(s),
-                   'padding': list(p), 'method': method, 'copy_floor_ms': floor,
-                   'fused': measure(fused, method, inputs, geom, args.repeat),
-                   'plain': measure(reference, method, inputs, geom, args.repeat)}
-            f, pl = row['fused'], row['plain']
-            row['ratios'] = {
-                'fwd_speedup': pl['fwd_ms'] / f['fwd_ms'],
-                'fwd_bwd_speedup': pl['fwd_bwd_ms'] / f['fwd_bwd_ms'],
-                'fwd_bwd_peak_memory_ratio': f['fwd_bwd_peak_bytes'] / max(pl['fwd_bwd_peak_bytes'], 1),
-                'fused_fwd_over_floor': f['fwd_ms'] / floor,
-                'plain_fwd_over_floor': pl['fwd_ms'] / floor}
+                   'padding': list(p), 'method': method, 'copy_floor_ms': floor, 'copy_floor_cpu_ms': floor_cpu}
+            for name, impl in impls.items():
+                row[name] = measure(impl, method, inputs, geom, args.repeat)
+            f = row['fused']
+            row['ratios'] = {'fused_fwd_over_floor': f['fwd_ms'] / floor,
+                             'fused_fwd_cpu_over_floor_cpu': f['fwd_cpu_ms'] / floor_cpu}
+            for base in ('plain', 'expr'):
+                b = row[base]
+                row['ratios'].update({
+                    f'fwd_speedup_vs_{base}': b['fwd_ms'] / f['fwd_ms'],
+                    f'fwd_bwd_speedup_vs_{base}': b['fwd_bwd_ms'] / f['fwd_bwd_ms'],
+                    f'fwd_bwd_cpu_speedup_vs_{base}': b['fwd_bwd_cpu_ms'] / f['fwd_bwd_cpu_ms'],
+                    f'fwd_bwd_peak_memory_ratio_vs_{base}': f['fwd_bwd_peak_bytes'] / max(b['fwd_bwd_peak_bytes'], 1),
+                    f'fwd_bwd_work_memory_ratio_vs_{base}': f['fwd_bwd_work_bytes'] / max(b['fwd_bwd_work_bytes'], 1)})
             report['results'].append(row)
-            for impl, r in (('fused', f), ('plain', pl)):
-                print(f"{label:<28}{method:<8}{impl:<7}{r['fwd_ms']:>9.1f}{r['fwd_bwd_ms']:>12.1f}"
-                      f"{r['fwd_bwd_peak_bytes'] / 2**20:>9.1f}{r['fwd_ms'] / floor:>10.2f}")
+            for name in impls:
+                r = row[name]
+                print(f"{label:<24}{method:<8}{name:<7}{r['fwd_ms']:>8.1f}{r['fwd_cpu_ms']:>8.1f}"
+                      f"{r['fwd_bwd_ms']:>12.1f}{r['fwd_bwd_cpu_ms']:>8.1f}{r['fwd_bwd_peak_bytes'] / 2**20:>9.1f}"
+                      f"{r['fwd_bwd_work_bytes'] / 2**20:>9.1f}"
+                      f"{r['fwd_ms'] / floor:>10.2f}{r['fwd_cpu_ms'] / floor_cpu:>7.2f}")
             ra = row['ratios']
-            print(f"{'':<28}{method:<8}{'ratio':<7}{'x%.2f' % ra['fwd_speedup']:>9}"
-                  f"{'x%.2f' % ra['fwd_bwd_speedup']:>12}{ra['fwd_bwd_peak_memory_ratio']:>9.2f}")
-        report['floor'][shape_name] = {f'{n}_inputs_copy_ms': v for n, v in floors.items()}
-        print(f"{label:<28}bandwidth floor (copy of the inputs): "
-              + ', '.join(f'{n} input(s) {v:.1f} ms' for n, v in sorted(floors.items())))
-    print('ratio row: plain/fused time (speed-up) and fused/plain peak memory during fwd+bwd')
+            for base in ('plain', 'expr'):
+                print(f"{'':<24}{method:<8}{'/' + base:<7}{'x%.1f' % ra[f'fwd_speedup_vs_{base}']:>8}{'':>8}"
+                      f"{'x%.1f' % ra[f'fwd_bwd_speedup_vs_{base}']:>12}"
+                      f"{'x%.1f' % ra[f'fwd_bwd_cpu_speedup_vs_{base}']:>8}"
+                      f"{ra[f'fwd_bwd_peak_memory_ratio_vs_{base}']:>9.2f}"
+                      f"{ra[f'fwd_bwd_work_memory_ratio_vs_{base}']:>9.3f}")
+        report['floor'][shape_name] = {f'{n}_inputs_copy_ms': v[0] for n, v in floors.items()}
+        report['floor'][shape_name].update({f'{n}_inputs_copy_cpu_ms': v[1] for n, v in floors.items()})
+        print(f"{label:<24}bandwidth floor (copy of the inputs): "
+              + ', '.join(f'{n} input(s) {v[0]:.1f} ms (cpu {v[1]:.1f})' for n, v in sorted(floors.items())))
+    report['load_average_end'] = list(os.getloadavg())
+    print("'/plain', '/expr' rows: that implementation's time over fused (speed-up), and fused "
+          'memory over its memory during fwd+bwd: peak above the inputs, and work = peak minus the '
+          'results (output + input gradients)')
     if args.json:
         with open(args.json, 'w') as fh:
             json.dump(report, fh, indent=2)

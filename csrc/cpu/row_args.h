@@ -41,13 +41,14 @@ enum LoadKind : int { kLoadCopy = 0, kLoadScale = 1, kLoadZero = 2 };
 // λ = 1, Max-Ent), or λ·x with one λ per output window (Max-Ent [N, C, oH, oW]).
 enum RowMode : int { kLogit = 0, kPlaneLam = 1, kOutLam = 2 };
 
-// One output row of a weighted pooling. X/L hold R deinterleaved input rows (RowLayout).
+// One output row of a weighted pooling over R deinterleaved input rows (RowLayout).
 template <typename acc_t>
 struct RowArgs {
   int64_t R, S, J, k, s, OW;
-  const acc_t* X;       // x, fill 0
-  const acc_t* L;       // logits (kLogit, kPlaneLam) or a 0 / -inf validity mask (kOutLam)
-  const acc_t* lamrow;  // kOutLam: λ of each output of the row
+  const acc_t* const* Xr;  // the R input rows, deinterleaved, fill 0
+  const acc_t* const* Lr;  // kLogit: their logits, fill -inf
+  const acc_t* mask;       // 0 at valid columns, -inf at padding (same layout, any row)
+  const acc_t* lamrow;     // kOutLam: λ of each output of the row
   acc_t lam;            // kPlaneLam: the plane's λ
   acc_t *peak, *den, *num;
   acc_t* y;  // forward: output row

@@ -20,30 +20,32 @@
 namespace lip_det {
 namespace {
 
+// A tap's logit: the logit row (kLogit), or λ·x plus the row layout's 0 / -inf validity mask.
 template <typename acc_t, int M>
-LIPDET_INLINE acc_t tap_logit(const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+LIPDET_INLINE acc_t tap_logit(acc_t lam, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
                               const acc_t* __restrict ls, int64_t o) {
   if constexpr (M == kOutLam) return lamrow[o] * xs[o] + ls[o];
+  if constexpr (M == kPlaneLam) return lam * xs[o] + ls[o];
   return ls[o];
 }
 
 // The per-tap loops take restrict parameters: GCC trusts restrict on parameters (also once
 // inlined), not on local pointers, and without it versions or gives up on these loops.
 template <typename acc_t, int M>
-LIPDET_INLINE void tap_peak(int64_t n, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+LIPDET_INLINE void tap_peak(int64_t n, acc_t lam, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
                             const acc_t* __restrict ls, acc_t* __restrict peak) {
   for (int64_t o = 0; o < n; ++o) {
-    const acc_t l = tap_logit<acc_t, M>(lamrow, xs, ls, o);
+    const acc_t l = tap_logit<acc_t, M>(lam, lamrow, xs, ls, o);
     peak[o] = l > peak[o] ? l : peak[o];
   }
 }
 
 template <typename acc_t, int M, bool STORE_E>
-LIPDET_INLINE void tap_exp(int64_t n, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+LIPDET_INLINE void tap_exp(int64_t n, acc_t lam, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
                            const acc_t* __restrict ls, const acc_t* __restrict peak,
                            acc_t* __restrict den, acc_t* __restrict num, acc_t* __restrict e_out) {
   for (int64_t o = 0; o < n; ++o) {
-    const acc_t e = wp_weight(tap_logit<acc_t, M>(lamrow, xs, ls, o), peak[o]);
+    const acc_t e = wp_weight(tap_logit<acc_t, M>(lam, lamrow, xs, ls, o), peak[o]);
     if constexpr (STORE_E) e_out[o] = e;
     den[o] += e;
     num[o] += e * xs[o];
@@ -76,14 +78,15 @@ LIPDET_INLINE void row_sums(const RowArgs<acc_t>& a) {
   for (int64_t o = 0; o < OW; ++o) a.peak[o] = -std::numeric_limits<acc_t>::infinity();
   for (int64_t r = 0; r < a.R; ++r)
     for (int64_t kk = 0; kk < a.k; ++kk) {
-      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
-      tap_peak<acc_t, M>(OW, a.lamrow, a.X + off, a.L + off, a.peak);
+      const int64_t off = (kk % a.s) * a.J + kk / a.s;
+      tap_peak<acc_t, M>(OW, a.lam, a.lamrow, a.Xr[r] + off, (M == kLogit ? a.Lr[r] : a.mask) + off, a.peak);
     }
   for (int64_t o = 0; o < OW; ++o) a.den[o] = a.num[o] = acc_t(0);
   for (int64_t r = 0; r < a.R; ++r)
     for (int64_t kk = 0; kk < a.k; ++kk) {
-      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
-      tap_exp<acc_t, M, STORE_E>(OW, a.lamrow, a.X + off, a.L + off, a.peak, a.den, a.num,
+      const int64_t off = (kk % a.s) * a.J + kk / a.s;
+      tap_exp<acc_t, M, STORE_E>(OW, a.lam, a.lamrow, a.Xr[r] + off, (M == kLogit ? a.Lr[r] : a.mask) + off,
+                                 a.peak, a.den, a.num,
                                  STORE_E ? a.E + (r * a.k + kk) * OW : nullptr);
     }
 }
@@ -108,9 +111,9 @@ LIPDET_INLINE void bwd_row(const RowArgs<acc_t>& a) {
   }
   for (int64_t r = 0; r < a.R; ++r)
     for (int64_t kk = 0; kk < a.k; ++kk) {
-      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
-      tap_grad<acc_t, M, GLAM>(OW, a.lamrow, a.lam, a.X + off, a.E + (r * a.k + kk) * OW, a.den,
-                               a.num, a.GX + off, M == kLogit ? a.GL + off : nullptr, a.glam);
+      const int64_t off = (kk % a.s) * a.J + kk / a.s, goff = r * a.S + off;
+      tap_grad<acc_t, M, GLAM>(OW, a.lamrow, a.lam, a.Xr[r] + off, a.E + (r * a.k + kk) * OW, a.den,
+                               a.num, a.GX + goff, M == kLogit ? a.GL + goff : nullptr, a.glam);
     }
 }
 
@@ -218,7 +221,8 @@ void add_any(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
 template <typename acc_t>
 void weighted_fwd_any(int mode, const RowArgs<acc_t>& a) {
   if (mode == kOutLam) fwd_row<acc_t, kOutLam>(a);
-  else fwd_row<acc_t, kLogit>(a);  // kLogit and kPlaneLam both read L
+  else if (mode == kPlaneLam) fwd_row<acc_t, kPlaneLam>(a);
+  else fwd_row<acc_t, kLogit>(a);
 }
 
 template <typename acc_t>

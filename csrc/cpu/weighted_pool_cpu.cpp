@@ -28,19 +28,37 @@ void bwd_row(CpuIsa isa, int mode, bool glam, const RowArgs<acc_t>& a) {
   LIPDET_ROWS_DISPATCH(isa, weighted_bwd_row(mode, glam, a))
 }
 
-// Per-task buffers: the window's input rows and O(row) sums.
+// Per-task buffers: a cache of deinterleaved input rows of the current plane (consecutive
+// output rows share input rows when stride < kernel, so each row is loaded once), the padding
+// mask of the row layout, and O(row) sums.
 template <typename acc_t>
 struct Scratch {
-  std::vector<acc_t> X, L, peak, den, num, E, GX, GL, glam;
+  struct Slot {
+    int64_t tag = -1, used = -1;
+    std::vector<acc_t> X, L;
+  };
+  std::vector<Slot> slots;
+  std::vector<acc_t> mask, peak, den, num, E, GX, GL, glam;
   std::vector<int64_t> rows;
-  Scratch(const Geometry& g, const RowLayout& rl, bool backward) {
+  std::vector<const acc_t*> Xr, Lr;
+  int64_t plane = -1, stamp = 0;
+
+  Scratch(CpuIsa isa, const Geometry& g, const RowLayout& rl, bool logit, bool backward) {
     const int64_t R = g.d.k * g.h.k, S = rl.size(), OW = g.w.out;
-    X.resize(R * S);
-    L.resize(R * S);
+    slots.resize(2 * R);
+    for (Slot& sl : slots) {
+      sl.X.resize(S);
+      if (logit) sl.L.resize(S);
+    }
+    mask.resize(S);
+    load_row(isa, rl, slots[0].X.data(), mask.data(), -std::numeric_limits<acc_t>::infinity(), kLoadZero,
+             acc_t(1));
     peak.resize(OW);
     den.resize(OW);
     num.resize(OW);
     rows.resize(R);
+    Xr.resize(R);
+    Lr.resize(R);
     if (backward) {
       E.resize(R * g.w.k * OW);
       GX.resize(R * S);
@@ -48,6 +66,36 @@ struct Scratch {
       glam.resize(OW);
     }
   }
+
+  // Point Xr/Lr at the valid input rows of output row (od, oh) of plane p; returns their count.
+  int64_t load(CpuIsa isa, const Geometry& g, const RowLayout& rl, int64_t p, const acc_t* xp,
+               const acc_t* lp, int64_t od, int64_t oh) {
+    if (p != plane) {
+      plane = p;
+      for (Slot& sl : slots) sl.tag = -1;
+    }
+    ++stamp;
+    const int64_t R = window_rows(g, od, oh, rows.data());
+    for (int64_t r = 0; r < R; ++r) {
+      Slot* hit = nullptr;
+      for (Slot& sl : slots)
+        if (sl.tag == rows[r]) hit = &sl;
+      if (hit == nullptr) {
+        for (Slot& sl : slots)  // the least recently used slot outside this window
+          if (sl.used != stamp && (hit == nullptr || sl.used < hit->used)) hit = &sl;
+        hit->tag = rows[r];
+        load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0), kLoadCopy, acc_t(1));
+        if (lp != nullptr)
+          load_row(isa, rl, lp + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kLoadCopy,
+                   acc_t(1));
+      }
+      hit->used = stamp;
+      Xr[r] = hit->X.data();
+      Lr[r] = lp != nullptr ? hit->L.data() : nullptr;
+    }
+    return R;
+  }
+
   RowArgs<acc_t> args(const Geometry& g, const RowLayout& rl, int64_t R) {
     RowArgs<acc_t> a{};
     a.R = R;
@@ -56,8 +104,9 @@ struct Scratch {
     a.k = rl.k;
     a.s = rl.s;
     a.OW = g.w.out;
-    a.X = X.data();
-    a.L = L.data();
+    a.Xr = Xr.data();
+    a.Lr = Lr.data();
+    a.mask = mask.data();
     a.peak = peak.data();
     a.den = den.data();
     a.num = num.data();
@@ -68,26 +117,6 @@ struct Scratch {
     return a;
   }
 };
-
-// Load the valid input rows of output row (od, oh) of one plane; returns their count.
-template <typename acc_t, int M>
-int64_t load_rows(CpuIsa isa, const Geometry& g, const RowLayout& rl, const acc_t* xp, const acc_t* lp,
-                  acc_t lam, int64_t od, int64_t oh, Scratch<acc_t>& s) {
-  const int64_t R = window_rows(g, od, oh, s.rows.data());
-  const int64_t S = rl.size();
-  const acc_t ninf = -std::numeric_limits<acc_t>::infinity();
-  for (int64_t r = 0; r < R; ++r) {
-    const acc_t* xr = xp + s.rows[r];
-    load_row(isa, rl, xr, s.X.data() + r * S, acc_t(0), kLoadCopy, acc_t(1));
-    if constexpr (M == kLogit)
-      load_row(isa, rl, lp + s.rows[r], s.L.data() + r * S, ninf, kLoadCopy, acc_t(1));
-    else if constexpr (M == kPlaneLam)
-      load_row(isa, rl, xr, s.L.data() + r * S, ninf, kLoadScale, lam);
-    else
-      load_row(isa, rl, xr, s.L.data() + r * S, ninf, kLoadZero, acc_t(1));
-  }
-  return R;
-}
 
 struct Inputs {
   at::Tensor x, logit, lam;  // contiguous, accumulation dtype; lam is [P] or [P, out_plane]
@@ -108,13 +137,12 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
   acc_t* y = out.data_ptr<acc_t>();
   at::parallel_for(0, total, std::max<int64_t>(1, 16384 / std::max<int64_t>(work, 1)),
                    [&](int64_t begin, int64_t end) {
-    Scratch<acc_t> s(g, rl, false);
+    Scratch<acc_t> s(isa, g, rl, M == kLogit, false);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t p = t / rows_per_plane, rr = t % rows_per_plane;
       const int64_t od = rr / g.h.out, oh = rr % g.h.out;
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
-      const int64_t R = load_rows<acc_t, M>(isa, g, rl, x + p * g.in_plane(),
-                                            l ? l + p * g.in_plane() : nullptr, plane_lam, od, oh, s);
+      const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr, od, oh);
       RowArgs<acc_t> a = s.args(g, rl, R);
       a.lam = plane_lam;
       const int64_t orow = p * g.out_plane() + rr * g.w.out;
@@ -139,14 +167,13 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
   acc_t* glp = M == kLogit ? gl.data_ptr<acc_t>() : nullptr;
   acc_t* glamp = GLAM ? glam.data_ptr<acc_t>() : nullptr;
   at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
-    Scratch<acc_t> s(g, rl, true);
+    Scratch<acc_t> s(isa, g, rl, M == kLogit, true);
     for (int64_t p = begin; p < end; ++p) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
-          const int64_t R = load_rows<acc_t, M>(isa, g, rl, x + p * g.in_plane(),
-                                                l ? l + p * g.in_plane() : nullptr, plane_lam, od, oh, s);
+          const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr, od, oh);
           std::fill(s.GX.begin(), s.GX.begin() + R * S, acc_t(0));
           if (M == kLogit) std::fill(s.GL.begin(), s.GL.begin() + R * S, acc_t(0));
           RowArgs<acc_t> a = s.args(g, rl, R);
