@@ -29,7 +29,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--clutter', type=int, default=d.clutter,
                    help='number of distractor strokes per image')
     p.add_argument('--force', action='store_true',
-                   help='replace OUT even if it holds a set with other parameters')
+                   help='replace OUT if it holds anything but a set with these parameters')
     p.add_argument('--quiet', action='store_true')
     return p.parse_args(argv)
 
@@ -53,8 +53,10 @@ def main(argv=None) -> int:
         now = time.time()
         if not args.quiet and (done == total or now - last[0] > 1.0):
             last[0] = now
-            print(f'\r  {split}: {done}/{total} images', end='\n' if done == total else '',
-                  flush=True)
+            # Overwrite one line on a terminal, one line per update in a log file.
+            tty = sys.stdout.isatty()
+            print(f'\r  {split}: {done}/{total} images' if tty else f'  {split}: {done}/{total} images',
+                  end='\n' if done == total or not tty else '', flush=True)
 
     t0 = time.time()
     try:

@@ -32,7 +32,7 @@ CLASSES: Tuple[str, ...] = ('disc', 'striped_square', 'checkered_triangle', 'rin
 SMALL_MAX_AREA = 32**2
 LARGE_MIN_AREA = 96**2
 SIZE_NAMES = ('small', 'medium', 'large')
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Side-length ranges (of the shape's bounding square) that keep the drawn tight box
 # inside the intended COCO area range for every class; checked again after drawing.
@@ -187,11 +187,14 @@ def _render_image(cfg: SyntheticCocoConfig, split: str, index: int
     n_obj = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
     occupied: List[Tuple[int, int, int, int]] = []
     objects = []
+    draws = []
     for _ in range(n_obj):
         size_idx = int(rng.choice(3, p=fractions))
         lo, hi = _SIDE_RANGES[SIZE_NAMES[size_idx]]
-        cls = int(rng.integers(0, len(CLASSES)))
-        side = int(rng.integers(lo, hi + 1))
+        draws.append((int(rng.integers(lo, hi + 1)), int(rng.integers(0, len(CLASSES)))))
+    # Largest first: big objects find room before small ones fill the image, which keeps
+    # the realised size mix close to the requested fractions.
+    for side, cls in sorted(draws, key=lambda d: -d[0]):
         # Rejection-sample a free spot (2 px margin) so no object hides another.
         for _attempt in range(30):
             x0 = int(rng.integers(0, w - side + 1))
@@ -267,8 +270,9 @@ def generate_synthetic_coco(out_dir: str, cfg: Optional[SyntheticCocoConfig] = N
                             ) -> Dict:
     """Write the data set to ``out_dir`` (train/, val/, annotations/) and return its summary.
 
-    A directory already holding the same parameters is reused unless ``force``; one
-    holding other parameters is refused unless ``force``. The set is assembled in a
+    A directory already holding a set made with the same parameters is reused as it is
+    (generation is deterministic); anything else already at ``out_dir`` is refused unless
+    ``force``, which replaces it. The set is assembled in a
     temporary sibling directory and renamed into place, so an interrupted run never
     leaves a half-written set behind.
     """
@@ -285,7 +289,7 @@ def generate_synthetic_coco(out_dir: str, cfg: Optional[SyntheticCocoConfig] = N
                 old = json.load(f)
         except (OSError, ValueError):
             old = None
-        if old is not None and old.get('params') == params and not force:
+        if old is not None and old.get('params') == params:
             return old
         if not force:
             raise FileExistsError(
