@@ -2,7 +2,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.models.common import n_params  # noqa: F401  (imports mmdet or skips)
@@ -60,6 +60,7 @@ def test_average_pooling_at_init(make, k, s, p, shared):
         layer.init_weights()
 
 
+@settings(max_examples=25)
 @given(seed=st.integers(0, 2**16), h=st.integers(3, 12), w=st.integers(3, 12),
        std=st.floats(0.01, 3.0))
 def test_trained_layer_is_the_lip_expression(seed, h, w, std):
@@ -69,7 +70,7 @@ def test_trained_layer_is_the_lip_expression(seed, h, w, std):
     torch.nn.init.normal_(layer.logit.bn.bias)
     x = torch.randn(2, 4, h, w, dtype=torch.float64)
     logit = layer.logit(x)
-    assert float(logit.min()) > 0 and float(logit.max()) < 12.0  # SoftGate range
+    assert float(logit.detach().min()) > 0 and float(logit.detach().max()) < 12.0  # SoftGate range
     torch.testing.assert_close(layer(x), _lip_expression(x, logit, 3, 2, 1))
 
 
@@ -101,9 +102,9 @@ def test_gradients_reach_trunk_and_head():
 
 def test_gradcheck_float64():
     torch.manual_seed(0)
-    layer = ProjectionLIP(3).double()
+    layer = ProjectionLIP(2).double()
     torch.nn.init.normal_(layer.logit.conv.weight)
-    x = torch.randn(1, 3, 5, 6, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(1, 2, 4, 5, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(layer, (x,))
 
 

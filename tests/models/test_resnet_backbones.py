@@ -1,6 +1,4 @@
 """LIPResNet, SoftPoolResNet, MaxEntResNet, GaussianResNet: architecture and mmdet's contract."""
-import copy
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,6 +9,7 @@ from tests.models.common import (DEPTHS, FC_PARAMS, RESNETS, build, logit_module
 from lip_det.layers.lip_logits import LIPLayer
 
 SIZE = 64
+SMALL = 32  # smallest input whose last LIP layer (stage 4) still pools a 2x2 map
 
 
 def _expected_shapes(type_, depth, size=SIZE, batch=1):
@@ -39,8 +38,8 @@ def _randomize_zero_inits(model):
 def test_output_shapes_every_depth(type_, depth):
     model = build(type_, depth=depth).eval()
     with torch.no_grad():
-        outs = model(torch.randn(1, 3, SIZE, SIZE))
-    assert [tuple(o.shape) for o in outs] == _expected_shapes(type_, depth)
+        outs = model(torch.randn(1, 3, 32, 32))
+    assert [tuple(o.shape) for o in outs] == _expected_shapes(type_, depth, size=32)
     assert all(torch.isfinite(o).all() for o in outs)
 
 
@@ -235,12 +234,12 @@ def test_frozen_stages_bit_identical_after_optimizer_steps(type_):
     _randomize_zero_inits(model)
     frozen = _stem_names(type_) + ('layer1', 'layer2')
     model.train()
-    before = copy.deepcopy(model.state_dict())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     for name in frozen:
         module = getattr(model, name)
         assert name == 'conv1' or not module.training, name  # mmdet leaves conv1's flag alone
         assert all(not p.requires_grad for p in module.parameters()), name
-    _train_step(model)
+    _train_step(model, size=SMALL)
     after = model.state_dict()
     for key, value in before.items():
         if key.split('.')[0] in frozen:
@@ -268,8 +267,8 @@ def test_norm_eval_keeps_bn_statistics(type_):
         assert all(same) if norm_eval else not any(same)
 
 
-@pytest.mark.parametrize('depth,logit_module', [(50, 'bottleneck'), (50, 'projection'),
-                                                (18, 'bottleneck'), (34, 'projection')])
+@pytest.mark.parametrize('depth,logit_module', [(50, 'bottleneck'), (18, 'bottleneck'),
+                                                (34, 'projection')])
 def test_gradients_reach_every_logit_module(depth, logit_module):
     torch.manual_seed(0)
     model = build('LIPResNet', depth=depth, logit_module=logit_module, norm_eval=False)
@@ -277,12 +276,12 @@ def test_gradients_reach_every_logit_module(depth, logit_module):
     # very first step; move them off zero as one SGD step would.
     _randomize_zero_inits(model)
     model.train()
-    loss = sum(o.square().mean() for o in model(torch.randn(2, 3, SIZE, SIZE)))
+    loss = sum(o.square().mean() for o in model(torch.randn(2, 3, SMALL, SMALL)))
     loss.backward()
     modules = logit_modules(model)
     # stem + per stride-2 block: trunk and heads (bottleneck) or one projection per LIP layer
-    expected = {(50, 'bottleneck'): 1 + 3 * 3, (50, 'projection'): 1 + 3 * 2,
-                (18, 'bottleneck'): 1 + 3 * 2, (34, 'projection'): 1 + 3 * 1}
+    expected = {(50, 'bottleneck'): 1 + 3 * 3, (18, 'bottleneck'): 1 + 3 * 2,
+                (34, 'projection'): 1 + 3 * 1}
     assert len(modules) == expected[depth, logit_module]
     for name, m in modules:
         for pname, p in m.named_parameters():
@@ -293,7 +292,7 @@ def test_gradients_reach_every_logit_module(depth, logit_module):
 def test_gradients_reach_every_gfgp_estimator(type_):
     torch.manual_seed(0)
     model = build(type_, depth=18, norm_eval=False).train()
-    loss = sum(o.square().mean() for o in model(torch.randn(2, 3, SIZE, SIZE)))
+    loss = sum(o.square().mean() for o in model(torch.randn(2, 3, SMALL, SMALL)))
     loss.backward()
     pools = [(n, m) for n, m in model.named_modules() if n.endswith('pool1') or n == 'pool'
              or n.endswith('.pooling')]
@@ -317,15 +316,16 @@ def test_gaussian_stochastic_in_train_deterministic_in_eval(stochasticity):
         assert torch.equal(c, d)
 
 
-@pytest.mark.parametrize('type_,depth', [('LIPResNet', 50), ('LIPResNet', 18),
-                                         ('GaussianResNet', 18), ('MaxEntResNet', 50)])
+# LIP blocks checkpoint their own residual function; the other families use mmdet's blocks
+# (Gaussian: the checkpoint must replay the same noise).
+@pytest.mark.parametrize('type_,depth', [('LIPResNet', 50), ('GaussianResNet', 18)])
 def test_with_cp_same_outputs_and_gradients(type_, depth):
     torch.manual_seed(0)
     plain = build(type_, depth=depth, norm_eval=True)
     _randomize_zero_inits(plain)
     ckpt = build(type_, depth=depth, norm_eval=True, with_cp=True)
     ckpt.load_state_dict(plain.state_dict())
-    x = torch.randn(2, 3, SIZE, SIZE)
+    x = torch.randn(2, 3, SMALL, SMALL)
     results = []
     for model in (plain, ckpt):
         model.train()

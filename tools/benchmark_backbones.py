@@ -1,0 +1,387 @@
+"""Compare the pooled backbones with ResNet: parameters, FLOPs, CPU time and peak memory.
+
+For each backbone: parameters (backbone, and with the 1000-class fc of the classification model
+the papers count), GFLOPs at 224x224 counted by mmengine's ``FlopAnalyzer`` (one multiply-add =
+one FLOP, as in the papers' 4.12G for ResNet-50), and CPU forward / forward+backward time and peak
+memory at 224x224 and 800x1216, with ratios to the plain ResNet of the same depth.
+
+FLOPs of the pooling ops: mmengine counts convs, norms and linears only, so the LIP / SoftPool /
+Max-Ent / Gaussian ops are traced as single custom ops with handles of their own: per input
+element one FLOP for ``exp`` (plus one for ``λ·x`` in Max-Ent), per output ``2k + 1`` (the
+weighted sum and the weight sum over a k-pixel window, one division), Gaussian ``2k + 4``.
+
+Timing and memory: every (backbone, size, pass) runs in a fresh subprocess (one at a time, all
+threads), which builds the model, resets the process's peak-RSS mark, runs ``--warmup`` untimed
+and ``--iters`` timed passes, and reports the median time and the peak RSS above the built model
+(activations, gradients, workspaces). Forward: eval mode under ``no_grad``; forward+backward:
+train mode as in a detector (``norm_eval=True``), loss = sum of the output means.
+
+Usage:
+    python tools/benchmark_backbones.py [--depths 50 [101]] [--models R50 LIP-R50 ...]
+        [--iters 3] [--big-iters 1] [--warmup 1] [--batch 4] [--big-batch 1] [--no-big]
+        [--threads N]
+        [--json PATH]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+FC_PARAMS = {'ResNet': 2048 * 1000 + 1000, 'DenseNet': 1024 * 1000 + 1000}
+SMALL = (224, 224)
+BIG = (800, 1216)
+
+
+def model_specs(depths: Sequence[int]) -> Dict[str, dict]:
+    """Benchmark name -> backbone config, for every requested depth."""
+    specs: Dict[str, dict] = {}
+    for d in depths:
+        specs[f'R{d}'] = dict(type='ResNet', depth=d)
+        specs[f'LIP-R{d}'] = dict(type='LIPResNet', depth=d)
+        specs[f'LIP-R{d}-proj'] = dict(type='LIPResNet', depth=d, logit_module='projection')
+        specs[f'SoftPool-R{d}'] = dict(type='SoftPoolResNet', depth=d)
+        specs[f'MaxEnt-R{d}'] = dict(type='MaxEntResNet', depth=d)
+        specs[f'Gauss-R{d}'] = dict(type='GaussianResNet', depth=d)
+    specs['LIP-D121'] = dict(type='LIPDenseNet', depth=121)
+    return specs
+
+
+def baseline_of(name: str, cfg: dict) -> str:
+    """The plain ResNet a row is compared with."""
+    return 'R50' if cfg['type'] == 'LIPDenseNet' else f"R{cfg['depth']}"
+
+
+def build(cfg: dict) -> torch.nn.Module:
+    """Build a backbone through mmdet's registry, as a config file would."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+
+    from mmengine.logging import MMLogger
+
+    import lip_det  # noqa: F401  (registers the backbones)
+    register_all_modules()
+    model = MODELS.build(dict(cfg))
+    MMLogger.get_current_instance().setLevel('WARNING')  # init_weights logs every parameter
+    model.init_weights()
+    return model
+
+
+# ----------------------------------------------------------------------------- FLOPs
+_PROXIES: Dict[str, Any] = {}
+
+
+def _proxy_ops() -> Dict[str, Any]:
+    """Custom ops wrapping the reference pooling functions, so that a jit trace shows each call
+    as one node the FLOP counter can give a handle (names ``lip_det_flops::<op>``)."""
+    if _PROXIES:
+        return _PROXIES
+    from lip_det.ops import reference as ref
+    orig = {n: getattr(ref, n) for n in ('lip_pool2d', 'soft_pool2d', 'maxent_pool2d', 'gauss_pool2d')}
+
+    @torch.library.custom_op('lip_det_flops::lip_pool2d', mutates_args=())
+    def lip(x: Tensor, logit: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
+        return orig['lip_pool2d'](x, logit, tuple(k), tuple(s), tuple(p), ceil)
+
+    @torch.library.custom_op('lip_det_flops::soft_pool2d', mutates_args=())
+    def soft(x: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
+        return orig['soft_pool2d'](x, tuple(k), tuple(s), tuple(p), ceil)
+
+    @torch.library.custom_op('lip_det_flops::maxent_pool2d', mutates_args=())
+    def maxent(x: Tensor, lam: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
+        return orig['maxent_pool2d'](x, lam, tuple(k), tuple(s), tuple(p), ceil)
+
+    @torch.library.custom_op('lip_det_flops::gauss_pool2d', mutates_args=())
+    def gauss(x: Tensor, eta: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
+        return orig['gauss_pool2d'](x, eta, tuple(k), tuple(s), tuple(p), ceil)
+
+    _PROXIES.update(lip_pool2d=lip, soft_pool2d=soft, maxent_pool2d=maxent, gauss_pool2d=gauss)
+    return _PROXIES
+
+
+@contextlib.contextmanager
+def _traceable_pooling():
+    """Route the pooling ops through the proxies (reference path) while counting FLOPs."""
+    from lip_det.ops import reference as ref
+    proxies = _proxy_ops()
+    saved_env = os.environ.get('LIP_DET_OPS')
+    saved = {n: getattr(ref, n) for n in proxies}
+    os.environ['LIP_DET_OPS'] = 'reference'
+    for name, op in proxies.items():
+        setattr(ref, name, lambda *a, _op=op: _op(*[list(v) if isinstance(v, tuple) else v
+                                                      for v in a]))
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(ref, name, fn)
+        if saved_env is None:
+            os.environ.pop('LIP_DET_OPS', None)
+        else:
+            os.environ['LIP_DET_OPS'] = saved_env
+
+
+def _int_list(val) -> List[int]:
+    ivalue = val.toIValue()
+    if ivalue is not None:
+        return list(ivalue)
+    return [int(i.toIValue()) for i in val.node().inputs()]
+
+
+def _pool_handle(kernel_arg: int, per_input: int, per_window_pixel: int, per_output: int):
+    """FLOPs = numel(x)·per_input + numel(out)·(per_window_pixel·k + per_output)."""
+    from mmengine.analysis.jit_handles import get_shape
+
+    def handle(inputs, outputs) -> int:
+        numel_in = 1
+        for d in get_shape(inputs[0]):
+            numel_in *= d
+        numel_out = 1
+        for d in get_shape(outputs[0]):
+            numel_out *= d
+        window = 1
+        for k in _int_list(inputs[kernel_arg]):
+            window *= k
+        return numel_in * per_input + numel_out * (per_window_pixel * window + per_output)
+
+    return handle
+
+
+POOL_HANDLES = {
+    # op: (index of kernel_size, per input, per window pixel, per output)
+    'lip_det_flops::lip_pool2d': (2, 1, 2, 1),
+    'lip_det_flops::soft_pool2d': (1, 1, 2, 1),
+    'lip_det_flops::maxent_pool2d': (2, 2, 2, 1),
+    'lip_det_flops::gauss_pool2d': (2, 0, 2, 4),
+}
+
+
+def count_flops(model: torch.nn.Module, size=SMALL) -> Dict[str, float]:
+    """Total and pooling-op GFLOPs of one 3 x ``size`` image."""
+    from mmengine.analysis import FlopAnalyzer
+    model.eval()
+    with _traceable_pooling(), torch.no_grad():
+        analyzer = FlopAnalyzer(model, (torch.randn(1, 3, *size),))
+        for op, args in POOL_HANDLES.items():
+            analyzer.set_op_handle(op, _pool_handle(*args))
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        analyzer.tracer_warnings('none')
+        total = analyzer.total()
+        by_op = analyzer.by_operator()
+    # by_operator names ops without their namespace.
+    pool = sum(v for k, v in by_op.items() if f'lip_det_flops::{k}' in POOL_HANDLES)
+    return dict(gflops=total / 1e9, pool_gflops=pool / 1e9)
+
+
+# ----------------------------------------------------------------------------- time and memory
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux >= 4.0); False if refused."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        return True
+    except OSError:
+        return False
+
+
+def _peak_bytes() -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_child(spec: dict) -> dict:
+    """Time one (backbone, size, pass) and measure its peak memory; runs in a subprocess."""
+    from lip_det.ops import backend
+    if spec.get('threads'):
+        torch.set_num_threads(spec['threads'])
+    torch.manual_seed(0)
+    model = build(spec['cfg'])
+    x = torch.randn(spec['batch'], 3, *spec['size'])
+    backward = spec['mode'] == 'fwd_bwd'
+    model.train(backward)
+
+    def step() -> None:
+        if backward:
+            outs = model(x)
+            sum(o.mean() for o in outs).backward()
+            model.zero_grad(set_to_none=True)
+        else:
+            with torch.no_grad():
+                model(x)
+
+    gc.collect()
+    base = _rss_bytes()
+    exact = _reset_peak()
+    for _ in range(spec['warmup']):
+        step()
+    times, cpu = [], []
+    for _ in range(spec['iters']):
+        t0, c0 = time.perf_counter(), time.process_time()
+        step()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return dict(ms=statistics.median(times) * 1e3 / spec['batch'],
+                cpu_ms=statistics.median(cpu) * 1e3 / spec['batch'],
+                peak_mib=max(0, _peak_bytes() - base) / 2**20, exact_peak=exact,
+                op_path=backend(), threads=torch.get_num_threads())
+
+
+def measure(cfg: dict, size, batch: int, mode: str, iters: int, warmup: int,
+            threads: Optional[int] = None) -> dict:
+    """``run_child`` in a fresh interpreter, so that peaks and caches do not mix."""
+    spec = dict(cfg=cfg, size=list(size), batch=batch, mode=mode, iters=iters, warmup=warmup,
+                threads=threads)
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), '--child', json.dumps(spec)],
+                          capture_output=True, text=True, cwd=REPO)
+    if proc.returncode != 0:
+        raise RuntimeError(f'benchmark child failed for {cfg} {size} {mode}:\n{proc.stderr[-3000:]}')
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------- report
+def _ratio(value: Optional[float], base: Optional[float]) -> Optional[float]:
+    return None if value is None or not base else value / base
+
+
+def benchmark(args) -> dict:
+    """Measure every requested backbone; return the JSON-able report."""
+    specs = model_specs(args.depths)
+    names = list(args.models or [n for n in specs if n != 'LIP-D121'])
+    unknown = [n for n in names if n not in specs]
+    if unknown:
+        raise SystemExit(f'unknown --models {unknown}; choose from {sorted(specs)}')
+    for n in list(names):  # every ratio needs its baseline
+        base = baseline_of(n, specs[n])
+        if base not in names:
+            names.insert(0, base)
+    sizes = [('224', SMALL, args.batch, args.iters)]
+    if not args.no_big:
+        sizes.append(('800x1216', BIG, args.big_batch, args.big_iters))
+    rows = []
+    for name in names:
+        cfg = specs[name]
+        model = build(cfg)
+        n = sum(p.numel() for p in model.parameters())
+        fc = FC_PARAMS['DenseNet' if cfg['type'] == 'LIPDenseNet' else 'ResNet']
+        row: Dict[str, Any] = dict(model=name, cfg=cfg, params_m=n / 1e6,
+                                   params_with_fc_m=(n + fc) / 1e6, **count_flops(model))
+        del model
+        gc.collect()
+        for label, size, batch, iters in sizes:
+            for mode in ('fwd', 'fwd_bwd'):
+                r = measure(cfg, size, batch, mode, iters, args.warmup, args.threads)
+                row[f'{mode}_ms_{label}'] = r['ms']
+                row[f'{mode}_cpu_ms_{label}'] = r['cpu_ms']
+                row[f'{mode}_peak_mib_{label}'] = r['peak_mib']
+                row['op_path'] = r['op_path']
+                row['threads'] = r['threads']
+                print(f'  {name:16s} {label:>8s} {mode:7s} {r["ms"]:9.1f} ms/img '
+                      f'(CPU {r["cpu_ms"]:9.1f} ms) '
+                      f'{r["peak_mib"]:8.0f} MiB  ({r["op_path"]} ops)', file=sys.stderr, flush=True)
+        rows.append(row)
+    by_name = {r['model']: r for r in rows}
+    for r in rows:
+        base = by_name[baseline_of(r['model'], r['cfg'])]
+        for key in list(r):
+            if key.startswith(('gflops', 'fwd_ms', 'fwd_bwd_ms', 'fwd_cpu', 'fwd_bwd_cpu',
+                               'fwd_peak', 'fwd_bwd_peak')):
+                r[f'{key}_ratio'] = _ratio(r[key], base[key])
+    paths = sorted({r['op_path'] for r in rows})
+    return dict(command='python ' + ' '.join([os.path.relpath(__file__, REPO)] + sys.argv[1:]),
+                op_path=paths[0] if len(paths) == 1 else paths,
+                torch=torch.__version__, threads=rows[0]['threads'] if rows else None,
+                load_average=' '.join(f'{v:.1f}' for v in os.getloadavg()),
+                batch_224=args.batch, batch_800x1216=args.big_batch, iters=args.iters,
+                big_iters=args.big_iters, warmup=args.warmup, rows=rows)
+
+
+def format_table(report: dict) -> str:
+    """The report as a markdown table (figures and ratios to the plain ResNet)."""
+    def f(row, key, digits=1):
+        v = row.get(key)
+        if v is None:
+            return '-'
+        ratio = row.get(f'{key}_ratio')
+        text = f'{v:.{digits}f}'
+        return text if ratio is None or row['model'] == baseline_of(row['model'], row['cfg']) \
+            else f'{text} ({ratio:.2f}x)'
+
+    sizes = [s for s in ('224', '800x1216') if f'fwd_ms_{s}' in (report['rows'] or [{}])[0]]
+    head = ['backbone', 'params (M, +fc)', 'GFLOPs 224 (pool ops)']
+    for s in sizes:
+        head += [f'fwd ms {s}', f'fwd+bwd ms {s}', f'fwd+bwd CPU ms {s}', f'fwd+bwd peak MiB {s}']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in report['rows']:
+        cells = [r['model'], f"{r['params_m']:.3f} ({r['params_with_fc_m']:.3f})",
+                 f"{f(r, 'gflops', 2)} ({r['pool_gflops']:.2f})"]
+        for s in sizes:
+            cells += [f(r, f'fwd_ms_{s}'), f(r, f'fwd_bwd_ms_{s}'), f(r, f'fwd_bwd_cpu_ms_{s}'),
+                      f(r, f'fwd_bwd_peak_mib_{s}', 0)]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    note = (f"op path: {report['op_path']}; torch {report['torch']}, {report['threads']} threads, "
+            f"load average {report['load_average']}; CPU ms = process CPU time (all threads); "
+            f"ms per image, batch {report['batch_224']} at 224 and {report['batch_800x1216']} at "
+            f"800x1216; median of {report['iters']} / {report['big_iters']} timed passes after "
+            f"{report['warmup']} warm-up; peak = peak RSS above the built model.")
+    return '\n'.join(lines + ['', note])
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--depths', type=int, nargs='+', default=[50], choices=[18, 34, 50, 101, 152])
+    p.add_argument('--models', nargs='+', help='subset of names, e.g. R50 LIP-R50 LIP-D121')
+    p.add_argument('--iters', type=int, default=3, help='timed passes at 224x224')
+    p.add_argument('--big-iters', type=int, default=1, help='timed passes at 800x1216')
+    p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--batch', type=int, default=4, help='batch at 224x224')
+    p.add_argument('--big-batch', type=int, default=1, help='batch at 800x1216')
+    p.add_argument('--no-big', action='store_true', help='skip 800x1216')
+    p.add_argument('--threads', type=int, help='torch threads in the timed runs (default: torch\'s)')
+    p.add_argument('--json', metavar='PATH', help='also write the figures as JSON')
+    p.add_argument('--child', help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    for name in ('iters', 'big_iters', 'batch', 'big_batch'):
+        if getattr(args, name) < 1:
+            p.error(f'--{name.replace("_", "-")} must be >= 1')
+    if args.warmup < 0:
+        p.error('--warmup must be >= 0')
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.child:
+        print(json.dumps(run_child(json.loads(args.child))))
+        return
+    report = benchmark(args)
+    print(format_table(report))
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
