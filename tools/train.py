@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
+import torch  # noqa: E402
 import lip_det  # noqa: E402,F401  (registers layers/backbones, allow-lists checkpoint types)
 from lip_det.engine import load_config, prepare_launch  # noqa: E402
 from mmdet.utils import setup_cache_size_limit_of_dynamo  # noqa: E402
@@ -45,6 +46,10 @@ def build_config(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides in mmdet's order."""
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     if args.amp:
+        if not torch.cuda.is_available():
+            # mmengine's AmpOptimWrapper asserts a GPU; say so before building anything.
+            raise SystemExit('train.py: error: --amp needs a CUDA device (mmengine\'s '
+                             'AmpOptimWrapper does not train on the CPU)')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
     if args.auto_scale_lr:

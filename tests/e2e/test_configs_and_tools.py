@@ -132,13 +132,17 @@ def test_synthetic_config_trains_one_step(path):
     assert out[0].pred_instances.bboxes.shape[-1] == 4
 
 
-def test_train_tool_arguments_follow_mmdet(tmp_path):
+def test_train_tool_arguments_follow_mmdet(tmp_path, monkeypatch):
     train = _load_tool('train')
     cfg_path = osp.join(REPO, 'configs', 'synthetic', 'faster_rcnn_lip_r18_fpn_synthetic.py')
     cfg = train.build_config(train.parse_args([cfg_path]))
     assert cfg.work_dir == osp.join('./work_dirs', 'faster_rcnn_lip_r18_fpn_synthetic')
     assert cfg.resume is False and cfg.launcher == 'none'
     assert cfg.auto_scale_lr.enable is False and cfg.optim_wrapper.type == 'OptimWrapper'
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match='--amp needs a CUDA device'):
+            train.build_config(train.parse_args([cfg_path, '--amp']))
+        monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     cfg = train.build_config(train.parse_args(
         [cfg_path, '--work-dir', str(tmp_path), '--amp', '--auto-scale-lr', '--resume',
          '--cfg-options', 'train_cfg.max_epochs=2', 'model.backbone.logit_width=8']))
