@@ -1,4 +1,4 @@
-"""Two-process torchrun training with the gloo backend on the CPU (tools/dist_train.sh)."""
+"""Two-process torchrun training and validation with the gloo backend on the CPU (dist_train.sh)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,8 @@ import sys
 import pytest
 import torch
 
-from .conftest import LIP_SYNTH_CONFIG, REPO, run_tool, tool_env, write_child_config
+from .conftest import (LIP_SYNTH_CONFIG, REPO, read_scalars, run_tool, tool_env,
+                       write_child_config)
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -27,7 +28,7 @@ def test_two_process_gloo_training_keeps_ranks_in_sync(tmp_path, tiny_synthetic)
     extra = f'''
 custom_imports = dict(imports=['lip_det', 'probe_hooks'], allow_failed_imports=False)
 custom_hooks = [dict(type='RankProbeHook', out_dir={str(probe_dir)!r})]
-train_cfg = dict(max_epochs=1, val_interval=100)
+train_cfg = dict(max_epochs=1, val_interval=1)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=2)]
 default_hooks = dict(logger=dict(interval=1))
 '''
@@ -54,6 +55,9 @@ default_hooks = dict(logger=dict(interval=1))
     stats = [k for k in ranks[0]['state_dict'] if k.endswith('running_mean')]
     assert stats and any(not torch.equal(ranks[0]['state_dict'][k], ranks[1]['state_dict'][k])
                          for k in stats)
+    # Validation ran on both ranks; their results were gathered for one COCO evaluation.
+    val = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP_s' in r]
+    assert len(val) == 1 and -1.0 <= val[0]['coco/bbox_mAP_s'] <= 1.0
     # Rank 0 wrote the checkpoint with those parameters.
     ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=True)
     assert ckpt['meta']['iter'] == 4
