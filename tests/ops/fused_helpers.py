@@ -2,7 +2,7 @@
 twin on the same inputs and compare outputs and every gradient."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 import pytest
 import torch
@@ -51,5 +51,3 @@ def out_size(shape: Sequence[int], k, s, p, ceil_mode) -> Tuple[int, ...]:
     nd = len(k)
     return tuple(reference.pooled_size(shape[-nd + i], k[i], s[i], p[i], ceil_mode) for i in range(nd))
 
-
-Maker = Callable[..., torch.Tensor]

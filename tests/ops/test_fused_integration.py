@@ -1,7 +1,5 @@
 """The fused ops under the PyTorch machinery: opcheck, gradcheck, torch.compile, half types,
 memory layouts, the C++ argument checks, determinism and the dispatcher."""
-import os
-
 import pytest
 import torch
 
