@@ -151,7 +151,12 @@ def lip_pool2d(x: torch.Tensor, logit: torch.Tensor, kernel_size: IntOrTuple,
     if logit.shape != x.shape:
         raise ValueError(f'logit must have the shape of x {tuple(x.shape)}, got {tuple(logit.shape)}')
     if logit.dtype != x.dtype:
-        raise TypeError(f'logit must have the dtype of x ({x.dtype}), got {logit.dtype}')
+        if not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f'logit must have the dtype of x ({x.dtype}), got {logit.dtype}')
+        # Under autocast a float32 norm layer often feeds a half-precision x: promote, like
+        # autocast's own mixed-input ops do, instead of refusing a legitimate AMP model.
+        common = torch.promote_types(x.dtype, logit.dtype)
+        x, logit = x.to(common), logit.to(common)
     k, s, p, _ = _geometry(x, 2, kernel_size, stride, padding, ceil_mode)
     return _impl().lip_pool2d(x, logit, k, s, p, ceil_mode)
 

@@ -227,3 +227,15 @@ def test_exact_gradient_formulas(backend):
     xd, yd = x.detach(), y.detach()
     torch.testing.assert_close(gx, w * (1 + 0.7 * (xd - yd)))
     torch.testing.assert_close(glam, ((w * xd * xd).sum() - yd.sum() ** 2).reshape(1))
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_autocast_promotes_mixed_x_and_logit_dtypes(backend, dtype):
+    x = _rand((2, 4, 9, 9), 5, torch.float32)
+    logit = torch.sigmoid(_rand((2, 4, 9, 9), 6, torch.float32)) * 12
+    with torch.autocast('cpu', dtype=dtype):
+        y = lip_pool2d(x.to(dtype), logit, 3, 2, 1)  # float32 logit, as InstanceNorm would give
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, lip_pool2d(x.to(dtype).float(), logit, 3, 2, 1))
+    with pytest.raises(TypeError, match='logit must have the dtype of x'):
+        lip_pool2d(x.to(dtype), logit, 3, 2, 1)  # outside autocast a mismatch is a bug
