@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 
 # CI runs every test; keep hypothesis bounded and free of wall-clock deadlines (2 shared cores).
@@ -8,3 +10,11 @@ settings.register_profile('ci', deadline=None, max_examples=60, derandomize=True
 settings.register_profile('dev', deadline=None, max_examples=60,
                           suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'ci'))
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_default_scope():
+    """Run each test in mmdet's scope and drop whatever scope it left (a Runner makes its own)."""
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield

@@ -67,8 +67,9 @@ def build_backbone(checkpoint: str, config: Optional[str] = None, trusted: bool 
     """(backbone in eval mode with the checkpoint's weights, mean, std, bgr_to_rgb)."""
     import lip_det  # noqa: F401 - registers the backbones and the checkpoint allow-list
     from lip_det.checkpoints import CheckpointError, load_checkpoint_file
-    from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+
+    from lip_det.registry import build_mmdet_model
     register_all_modules(init_default_scope=False)
 
     state, cfg = _backbone_state(load_checkpoint_file(checkpoint, trusted=trusted))
@@ -85,7 +86,7 @@ def build_backbone(checkpoint: str, config: Optional[str] = None, trusted: bool 
         raise CheckpointError('the checkpoint does not say which backbone it holds (a detector '
                               'checkpoint): pass --config with the config it was trained with')
     cfg.pop('init_cfg', None)  # the weights come from the checkpoint, not from a pretrained file
-    backbone = MODELS.build(cfg)
+    backbone = build_mmdet_model(cfg)
     try:
         missing, unexpected = backbone.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches raise even when strict=False

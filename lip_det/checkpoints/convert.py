@@ -150,17 +150,16 @@ def backbone_shapes(cfg: Mapping[str, Any]) -> Dict[str, Tuple[int, ...]]:
     """Key -> shape of the state_dict of the backbone built from cfg (built on the meta device)."""
     cache_key = tuple(sorted((k, repr(v)) for k, v in cfg.items()))
     if cache_key not in _SHAPE_CACHE:
-        from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules
 
-        import lip_det  # noqa: F401 - registers the pooled backbones
+        from lip_det.registry import build_mmdet_model  # importing lip_det registers the backbones
         register_all_modules(init_default_scope=False)
         try:
             with torch.device('meta'):  # shapes only: skip allocating and initialising weights
-                model = MODELS.build(dict(cfg))
+                model = build_mmdet_model(cfg)
         except Exception:  # noqa: BLE001 - some modules refuse meta tensors; retry on the CPU
             try:
-                model = MODELS.build(dict(cfg))
+                model = build_mmdet_model(cfg)
             except Exception as exc:  # noqa: BLE001 - e.g. a depth the backbone does not offer
                 raise CheckpointError(f'no backbone for this checkpoint: {_cfg_str(cfg)} cannot be '
                                       f'built ({type(exc).__name__}: {exc})') from None
