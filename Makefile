@@ -2,6 +2,9 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export LIP_DET_VENV := $(abspath $(VENV))
+# Sleeping OpenMP waits: with the default spinning, 2-thread CPU training slows several-fold
+# whenever anything else shares the 2 cores (tests run subprocesses side by side).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup demo test test-fast cuda-check bench
 
