@@ -119,3 +119,36 @@ def test_bad_arguments():
         SimplifiedLIP(8, logit_kernel=5)
     with pytest.raises(ValueError, match='shared'):
         BottleneckLIP(8)(torch.randn(1, 8, 4, 4))
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_memory_efficient_recompute_gives_identical_outputs_and_gradients(depth):
+    """LIP layers recompute norm -> gate -> pool in backward; results must not change at all."""
+    from lip_det.layers.lip_logits import LIPLayer
+    from lip_det.models.backbones import LIPResNet
+    torch.manual_seed(0)
+    net = LIPResNet(depth=depth, out_indices=(0, 1, 2, 3), norm_eval=False, lip_memory_efficient=True)
+    assert all(m.memory_efficient for m in net.modules() if isinstance(m, LIPLayer))
+    assert not any(m.memory_efficient for m in LIPResNet(depth=depth).modules()
+                   if isinstance(m, LIPLayer))
+    net.init_weights()
+    for m in net.modules():  # leave the average-pooling start so that the logits matter
+        if isinstance(m, LIPLayer):
+            torch.nn.init.normal_(m.zero_conv().weight, std=0.05)
+    x = torch.randn(2, 3, 64, 64)
+    results = []
+    for efficient in (True, False):
+        for m in net.modules():
+            if isinstance(m, LIPLayer):
+                m.memory_efficient = efficient
+        net.zero_grad()
+        outs = net(x)
+        sum(o.square().mean() for o in outs).backward()
+        results.append(([o.detach() for o in outs],
+                        {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+    (o1, g1), (o2, g2) = results
+    for a, b in zip(o1, o2):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert g1.keys() == g2.keys() and any('logit' in k or 'postprocessing' in k for k in g1)
+    for k in g1:
+        torch.testing.assert_close(g1[k], g2[k], rtol=1e-5, atol=1e-6, msg=k)
