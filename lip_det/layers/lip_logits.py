@@ -69,8 +69,8 @@ class LIPLayer(BaseModule):
         self.memory_efficient = memory_efficient
 
     def zero_conv(self) -> nn.Conv2d:
-        """The conv whose zero weight makes the layer average pooling."""
-        raise NotImplementedError
+        """The conv whose zero weight makes the layer average pooling: the one before norm, gate."""
+        return self.logit_module()[-3]
 
     def logit_module(self) -> nn.Sequential:
         """The logit net; it ends with ``norm, SoftGate`` (the part recomputed in backward)."""
@@ -130,9 +130,6 @@ class SimplifiedLIP(LIPLayer):
             ('gate', SoftGate(coeff)),
         ]))
         self.reset_logit()
-
-    def zero_conv(self) -> nn.Conv2d:
-        return self.logit[0]
 
     def logit_module(self) -> nn.Sequential:
         return self.logit
@@ -194,9 +191,6 @@ class BottleneckLIP(LIPLayer):
         self.postprocessing = Sequential(OrderedDict(_head_layers(width, channels, coeff)))
         self.reset_logit()
 
-    def zero_conv(self) -> nn.Conv2d:
-        return self.postprocessing[0]
-
     def logit_module(self) -> nn.Sequential:
         return self.postprocessing
 
@@ -219,9 +213,6 @@ class DenseBottleneckLIP(LIPLayer):
         self.logit = Sequential(OrderedDict(
             _trunk_layers(channels, width) + _head_layers(width, channels, coeff, ('conv3', 'bn3'))))
         self.reset_logit()
-
-    def zero_conv(self) -> nn.Conv2d:
-        return self.logit.conv3
 
     def logit_module(self) -> nn.Sequential:
         return self.logit
