@@ -186,21 +186,27 @@ def soft_pool3d(x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntOr
     return _soft_pool(3, x, kernel_size, stride, padding, ceil_mode)
 
 
+def _per_window_pool(op: str, param_name: str, x: torch.Tensor, param: torch.Tensor,
+                     kernel_size: IntOrTuple, stride: Optional[IntOrTuple], padding: IntOrTuple,
+                     ceil_mode: bool) -> torch.Tensor:
+    """Check and dispatch a 2-D op whose parameter (λ, η) has one of the per-window layouts."""
+    x = _check_input('x', x, 2)
+    k, s, p, out = _geometry(x, 2, kernel_size, stride, padding, ceil_mode)
+    param = _check_per_window(param_name, param, x, out)
+    return getattr(_impl(), op)(x, param, k, s, p, ceil_mode)
+
+
 def maxent_pool2d(x: torch.Tensor, lam: torch.Tensor, kernel_size: IntOrTuple,
                   stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
                   ceil_mode: bool = False) -> torch.Tensor:
     """Max-Entropy pooling: Σ x·e^{λx} / Σ e^{λx} over each window's valid pixels."""
-    x = _check_input('x', x, 2)
-    k, s, p, out = _geometry(x, 2, kernel_size, stride, padding, ceil_mode)
-    lam = _check_per_window('lam', lam, x, out)
-    return _impl().maxent_pool2d(x, lam, k, s, p, ceil_mode)
+    return _per_window_pool('maxent_pool2d', 'lam', x, lam, kernel_size, stride, padding,
+                            ceil_mode)
 
 
 def gauss_pool2d(x: torch.Tensor, eta: torch.Tensor, kernel_size: IntOrTuple,
                  stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
                  ceil_mode: bool = False) -> torch.Tensor:
     """Gaussian pooling: μ + η·σ of each window's valid pixels (σ² floored at 1e-6)."""
-    x = _check_input('x', x, 2)
-    k, s, p, out = _geometry(x, 2, kernel_size, stride, padding, ceil_mode)
-    eta = _check_per_window('eta', eta, x, out)
-    return _impl().gauss_pool2d(x, eta, k, s, p, ceil_mode)
+    return _per_window_pool('gauss_pool2d', 'eta', x, eta, kernel_size, stride, padding,
+                            ceil_mode)
