@@ -50,9 +50,36 @@ void check_same(const at::Tensor& x, const at::Tensor& t, const char* name, bool
 // Which weighted pooling: LIP reads a logit tensor, the others use λ·x (λ = 1 for SoftPool).
 enum class Weighted { kLip, kSoft, kMaxEnt };
 
-// A backend provides these four (see cpu/*.cpp, cuda/*.cu):
+// LIP with InstanceNorm and SoftGate fused (see weighted_pool.h):
+// logit = coeff·σ(instance_norm(pre, weight, bias, eps)), weight and bias of shape [C].
+struct NormGateArgs {
+  at::Tensor weight, bias;
+  double eps, coeff;
+};
+
+// The norm of every plane (accumulation dtype, [P]): its statistics and the affine map
+// scale·pre + shift it amounts to (scale = γ·rstd, shift = β − scale·μ).
+struct PlaneNorm {
+  at::Tensor mean, rstd, scale, shift;
+  double coeff;
+};
+
+// ∂L/∂x, ∂L/∂pre, and per plane ∂L/∂γ and ∂L/∂β ([P] each, summed over N by the caller).
+using GatedGrads = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+void check_norm_gate(const at::Tensor& x, const at::Tensor& pre, const NormGateArgs& ng,
+                     const char* op);
+
+// Per-plane norm from the backend's statistics (mean and rstd, [P]).
+PlaneNorm plane_norm(const at::Tensor& mean, const at::Tensor& rstd, const NormGateArgs& ng,
+                     const Geometry& g);
+
+// A backend provides these seven (see cpu/*.cpp, cuda/*.cu):
 //   Tensor weighted_forward(Weighted, x, logit?, lam?, const Geometry&)
 //   tuple<Tensor, Tensor> weighted_backward(Weighted, grad, x, logit?, lam?, const Geometry&)
+//   tuple<Tensor, Tensor> plane_stats(pre, eps, const Geometry&)   (mean, rstd)
+//   Tensor gated_forward(x, pre, const PlaneNorm&, const Geometry&)
+//   GatedGrads gated_backward(grad, x, pre, const PlaneNorm&, const Geometry&)
 //   Tensor gauss_forward(x, eta, const Geometry&)
 //   tuple<Tensor, Tensor> gauss_backward(grad, x, eta, const Geometry&)
 template <class B>
@@ -74,6 +101,32 @@ struct PoolOps {
     const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d_backward");
     check_same(x, l, "logit", true);
     return B::weighted_backward(Weighted::kLip, go, x, l, std::nullopt, g);
+  }
+  static PlaneNorm norm_of(const T& x, const T& pre, const NormGateArgs& ng, const Geometry& g,
+                           const char* op) {
+    check_norm_gate(x, pre, ng, op);
+    const auto stats = B::plane_stats(pre, ng.eps, g);
+    return plane_norm(std::get<0>(stats), std::get<1>(stats), ng, g);
+  }
+  static T gated(const T& x, const T& pre, const T& weight, const T& bias, double eps, double coeff,
+                 R k, R s, R p, bool ceil) {
+    const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d_gated");
+    const PlaneNorm norm = norm_of(x, pre, {weight, bias, eps, coeff}, g, "lip_pool2d_gated");
+    return B::gated_forward(x, pre, norm, g);
+  }
+  static GatedGrads gated_bwd(const T& go, const T& x, const T& pre, const T& weight,
+                              const T& bias, double eps, double coeff, R k, R s, R p, bool ceil) {
+    const char* op = "lip_pool2d_gated_backward";
+    const Geometry g = geom(x, k, s, p, ceil, 2, op);
+    const PlaneNorm norm = norm_of(x, pre, {weight, bias, eps, coeff}, g, op);
+    TORCH_CHECK_VALUE(go.sizes() == at::IntArrayRef(g.out_shape), op, ": grad_out must have shape ",
+                      g.out_shape, ", got ", go.sizes());
+    const GatedGrads r = B::gated_backward(go, x, pre, norm, g);
+    const auto per_channel = [&](const T& t, const T& like) {
+      return t.view({g.n, g.c}).sum(0).to(like.scalar_type());
+    };
+    return {std::get<0>(r), std::get<1>(r), per_channel(std::get<2>(r), weight),
+            per_channel(std::get<3>(r), bias)};
   }
   template <int ND>
   static T soft(const T& x, R k, R s, R p, bool ceil) {
@@ -111,6 +164,8 @@ struct PoolOps {
   static void register_all(torch::Library& m) {
     m.impl("lip_pool2d", &lip);
     m.impl("lip_pool2d_backward", &lip_bwd);
+    m.impl("lip_pool2d_gated", &gated);
+    m.impl("lip_pool2d_gated_backward", &gated_bwd);
     m.impl("soft_pool1d", &soft<1>);
     m.impl("soft_pool1d_backward", &soft_bwd<1>);
     m.impl("soft_pool2d", &soft<2>);

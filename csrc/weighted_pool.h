@@ -3,6 +3,8 @@
 //   LIP:      l = logit tensor,
 //   SoftPool: l = x          (λ = 1),
 //   Max-Ent:  l = λ·x        (λ per plane or per output window).
+//   LIP with its norm and gate fused: l = coeff·σ(z), z = γ·(pre − μ)·rstd + β = a·pre + b with
+//   (μ, rstd) the plane's instance statistics: LIP's SoftGate(InstanceNorm(pre)) in one op.
 // Exact gradients, with w = e^{l - peak}/den:
 //   ∂y/∂x_i = w_i + λ·w_i·(x_i − y)   (λ = 0 for LIP, whose logit does not depend on x),
 //   ∂y/∂l_i = w_i·(x_i − y),
@@ -27,6 +29,34 @@ LIPDET_HD acc_t wp_weight(acc_t logit, acc_t peak) {
 template <typename acc_t>
 LIPDET_HD acc_t wp_output(const WeightedSums<acc_t>& s) {
   return s.num / s.den;
+}
+
+// LIP's SoftGate, coeff·σ(z), from one e^{-|z|} (never overflows; NaN propagates).
+template <typename acc_t>
+LIPDET_HD acc_t gate_logit(acc_t z, acc_t coeff) {
+  const acc_t e = exp_nonpos(z < acc_t(0) ? z : -z);
+  const acc_t r = coeff / (acc_t(1) + e);
+  return z < acc_t(0) ? r * e : r;
+}
+
+// dl/dz of the gate from its output l = coeff·σ(z): coeff·σ·(1 − σ) = l·(1 − l/coeff).
+template <typename acc_t>
+LIPDET_HD acc_t gate_slope(acc_t l, acc_t coeff) {
+  return l * (acc_t(1) - l / coeff);
+}
+
+// InstanceNorm's backward folded into per-plane coefficients. With dz = ∂L/∂z over a plane of n
+// pixels, sum_dz = Σ dz and sum_dz_c = Σ dz·(pre − μ): ∂L/∂pre_i = a·dz_i + c0 + c1·(pre_i − μ),
+// ∂L/∂γ = Σ dz·ŷ (ŷ = (pre − μ)·rstd) and ∂L/∂β = Σ dz.
+template <typename acc_t>
+struct NormGrad {
+  acc_t c0, c1, gweight, gbias;
+};
+
+template <typename acc_t>
+LIPDET_HD NormGrad<acc_t> norm_grad(acc_t sum_dz, acc_t sum_dz_c, acc_t rstd, acc_t a, int64_t n) {
+  const acc_t s = rstd * sum_dz_c;  // Σ dz·ŷ
+  return {-a * sum_dz / static_cast<acc_t>(n), -a * rstd * s / static_cast<acc_t>(n), s, sum_dz};
 }
 
 // One pixel's share of one window's gradient, given gd = (upstream gradient)/den and the

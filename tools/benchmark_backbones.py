@@ -55,7 +55,6 @@ def model_specs(depths: Sequence[int]) -> Dict[str, dict]:
         specs[f'R{d}'] = dict(type='ResNet', depth=d)
         specs[f'LIP-R{d}'] = dict(type='LIPResNet', depth=d)
         specs[f'LIP-R{d}-proj'] = dict(type='LIPResNet', depth=d, logit_module='projection')
-        specs[f'LIP-R{d}-lean'] = dict(type='LIPResNet', depth=d, lip_memory_efficient=True)
         specs[f'SoftPool-R{d}'] = dict(type='SoftPoolResNet', depth=d)
         specs[f'MaxEnt-R{d}'] = dict(type='MaxEntResNet', depth=d)
         specs[f'Gauss-R{d}'] = dict(type='GaussianResNet', depth=d)

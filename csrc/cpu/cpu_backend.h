@@ -20,6 +20,12 @@ struct CpuBackend {
       Weighted kind, const at::Tensor& grad, const at::Tensor& x,
       const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
       const Geometry& g);
+  static std::tuple<at::Tensor, at::Tensor> plane_stats(const at::Tensor& pre, double eps,
+                                                        const Geometry& g);
+  static at::Tensor gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
+                                  const Geometry& g);
+  static GatedGrads gated_backward(const at::Tensor& grad, const at::Tensor& x,
+                                   const at::Tensor& pre, const PlaneNorm& norm, const Geometry& g);
   static at::Tensor gauss_forward(const at::Tensor& x, const at::Tensor& eta, const Geometry& g);
   static std::tuple<at::Tensor, at::Tensor> gauss_backward(const at::Tensor& grad,
                                                            const at::Tensor& x,
@@ -29,13 +35,24 @@ struct CpuBackend {
 
 template <typename acc_t>
 void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind,
-              acc_t scale) {
-  LIPDET_ROWS_DISPATCH(isa, load_row(rl, src, dst, fill, kind, scale))
+              const Gate<acc_t>& m = Gate<acc_t>{acc_t(1), acc_t(0), acc_t(1)}) {
+  LIPDET_ROWS_DISPATCH(isa, load_row(rl, src, dst, fill, kind, m))
 }
 
 template <typename acc_t>
 void add_row(CpuIsa isa, const RowLayout& rl, const acc_t* buf, acc_t* dst) {
   LIPDET_ROWS_DISPATCH(isa, add_row(rl, buf, dst))
+}
+
+template <typename acc_t>
+void norm_gate_grad_plane(CpuIsa isa, int64_t n, const acc_t* pre, acc_t* g, const Gate<acc_t>& m,
+                          acc_t mean, acc_t rstd, double* gweight, double* gbias) {
+  LIPDET_ROWS_DISPATCH(isa, norm_gate_grad_plane(n, pre, g, m, mean, rstd, gweight, gbias))
+}
+
+template <typename acc_t>
+void plane_moments(CpuIsa isa, int64_t n, const acc_t* v, double* mean, double* m2) {
+  LIPDET_ROWS_DISPATCH(isa, plane_moments(n, v, mean, m2))
 }
 
 // The valid (d, h) input rows of output row (od, oh) as offsets into a plane.

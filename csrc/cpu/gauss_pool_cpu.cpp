@@ -41,7 +41,7 @@ struct GaussScratch {
   GaussRow<acc_t> load(CpuIsa isa, const Geometry& g, const RowLayout& rl, const acc_t* xp, int64_t od, int64_t oh) {
     const int64_t R = window_rows(g, od, oh, rows.data());
     for (int64_t r = 0; r < R; ++r)
-      load_row(isa, rl, xp + rows[r], X.data() + r * rl.size(), acc_t(0), kLoadCopy, acc_t(1));
+      load_row(isa, rl, xp + rows[r], X.data() + r * rl.size(), acc_t(0), kLoadCopy);
     GaussRow<acc_t> a{};
     a.R = R;
     a.S = rl.size();

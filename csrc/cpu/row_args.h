@@ -34,8 +34,16 @@ static inline void row_valid(const RowLayout& rl, int64_t q, int64_t& j0, int64_
   j1 = j1 > j0 ? j1 : j0;
 }
 
-// What load_row stores for a valid column: the value, λ·value, or 0 (a validity mask).
-enum LoadKind : int { kLoadCopy = 0, kLoadScale = 1, kLoadZero = 2 };
+// What load_row stores for a valid column: the value, λ·value, 0 (a validity mask), or LIP's
+// fused gate coeff·σ(a·value + b) (a = scale, b = shift).
+enum LoadKind : int { kLoadCopy = 0, kLoadScale = 1, kLoadZero = 2, kLoadGate = 3 };
+
+// The per-plane gate of the fused LIP: logit = coeff·σ(scale·pre + shift), where scale and
+// shift fold the plane's InstanceNorm (scale = γ·rstd, shift = β − scale·μ).
+template <typename acc_t>
+struct Gate {
+  acc_t scale, shift, coeff;
+};
 
 // How a tap's logit is formed: a logit tensor (LIP), λ·x with one λ per plane (SoftPool with
 // λ = 1, Max-Ent), or λ·x with one λ per output window (Max-Ent [N, C, oH, oW]).
@@ -82,9 +90,16 @@ struct GaussRow {
   void gauss_bwd_row(const GaussRow<float>& a);                                \
   void gauss_bwd_row(const GaussRow<double>& a);                               \
   void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind,  \
-                float scale);                                                  \
+                const Gate<float>& m);                                         \
   void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, \
-                double scale);                                                 \
+                const Gate<double>& m);                                        \
+  void norm_gate_grad_plane(int64_t n, const float* pre, float* g, const Gate<float>& m, \
+                            float mean, float rstd, double* gweight, double* gbias); \
+  void norm_gate_grad_plane(int64_t n, const double* pre, double* g,           \
+                            const Gate<double>& m, double mean, double rstd,   \
+                            double* gweight, double* gbias);                   \
+  void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
+  void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
   void add_row(const RowLayout& rl, const float* buf, float* dst);             \
   void add_row(const RowLayout& rl, const double* buf, double* dst);           \
   }

@@ -170,11 +170,12 @@ LIPDET_INLINE void gauss_bwd(const GaussRow<acc_t>& a) {
 }
 
 // Deinterleave one input row (see RowLayout); a constant stride lets the compiler vectorise
-// the strided reads.
+// the strided reads. `m.scale` is λ for kLoadScale; kLoadGate applies the whole gate.
 template <typename acc_t, int64_t SC>
 LIPDET_INLINE void load_phases(const RowLayout& rl, const acc_t* __restrict src, acc_t* __restrict dst,
-                               acc_t fill, int kind, acc_t scale) {
+                               acc_t fill, int kind, const Gate<acc_t>& m) {
   const int64_t s = SC > 0 ? SC : rl.s;
+  const acc_t a = m.scale, b = m.shift, coeff = m.coeff;
   for (int64_t q = 0; q < rl.phases; ++q) {
     int64_t j0, j1;
     row_valid(rl, q, j0, j1);
@@ -184,11 +185,79 @@ LIPDET_INLINE void load_phases(const RowLayout& rl, const acc_t* __restrict src,
     if (kind == kLoadCopy)
       for (int64_t j = j0; j < j1; ++j) d[j] = sp[j * s];
     else if (kind == kLoadScale)
-      for (int64_t j = j0; j < j1; ++j) d[j] = scale * sp[j * s];
+      for (int64_t j = j0; j < j1; ++j) d[j] = a * sp[j * s];
+    else if (kind == kLoadGate)
+      for (int64_t j = j0; j < j1; ++j) d[j] = gate_logit(a * sp[j * s] + b, coeff);
     else
       for (int64_t j = j0; j < j1; ++j) d[j] = acc_t(0);
     for (int64_t j = j1; j < rl.J; ++j) d[j] = fill;
   }
+}
+
+// Mean and Σ(v − mean)² of a plane, two passes (robust when |mean| >> std), double sums in
+// independent lanes so that the reductions vectorise.
+template <typename acc_t>
+LIPDET_INLINE void moments_any(int64_t n, const acc_t* __restrict v, double* mean, double* m2) {
+  constexpr int64_t kLanes = 16;
+  double sum[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) sum[l] += v[i + l];
+  double total = 0;
+  for (; i < n; ++i) total += v[i];
+  for (int64_t l = 0; l < kLanes; ++l) total += sum[l];
+  const double mu = total / static_cast<double>(n);
+  const acc_t m = static_cast<acc_t>(mu);
+  double sq[kLanes] = {};
+  for (i = 0; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const acc_t d = v[i + l] - m;
+      sq[l] += d * d;
+    }
+  double tsq = 0;
+  for (; i < n; ++i) {
+    const acc_t d = v[i] - m;
+    tsq += d * d;
+  }
+  for (int64_t l = 0; l < kLanes; ++l) tsq += sq[l];
+  *mean = mu;
+  *m2 = tsq;
+}
+
+// The fused norm and gate's backward over one plane of n pixels: g holds ∂L/∂logit and becomes
+// ∂L/∂pre; returns the plane's ∂L/∂γ and ∂L/∂β (norm_grad in weighted_pool.h).
+template <typename acc_t>
+LIPDET_INLINE void norm_gate_grad_any(int64_t n, const acc_t* __restrict pre, acc_t* __restrict g,
+                                      const Gate<acc_t>& m, acc_t mean, acc_t rstd, double* gweight,
+                                      double* gbias) {
+  const acc_t a = m.scale, b = m.shift, coeff = m.coeff;
+  constexpr int64_t kLanes = 16;  // independent partial sums, so the reductions vectorise
+  double sz[kLanes] = {}, sc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) {
+      const acc_t p = pre[i + l];
+      const acc_t dz = g[i + l] * gate_slope(gate_logit(a * p + b, coeff), coeff);
+      sz[l] += dz;
+      sc[l] += dz * (p - mean);
+      g[i + l] = dz;
+    }
+  double tz = 0, tc = 0;
+  for (; i < n; ++i) {
+    const acc_t p = pre[i];
+    const acc_t dz = g[i] * gate_slope(gate_logit(a * p + b, coeff), coeff);
+    tz += dz;
+    tc += dz * (p - mean);
+    g[i] = dz;
+  }
+  for (int64_t l = 0; l < kLanes; ++l) {
+    tz += sz[l];
+    tc += sc[l];
+  }
+  const NormGrad<acc_t> ng = norm_grad(static_cast<acc_t>(tz), static_cast<acc_t>(tc), rstd, a, n);
+  for (i = 0; i < n; ++i) g[i] = a * g[i] + ng.c0 + ng.c1 * (pre[i] - mean);
+  *gweight = ng.gweight;
+  *gbias = ng.gbias;
 }
 
 // dst[c] += buf[q*J + j] for the valid columns: a row gradient back to the input layout.
@@ -205,10 +274,11 @@ LIPDET_INLINE void add_phases(const RowLayout& rl, const acc_t* __restrict buf, 
 }
 
 template <typename acc_t>
-void load_any(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind, acc_t scale) {
-  if (rl.s == 1) load_phases<acc_t, 1>(rl, src, dst, fill, kind, scale);
-  else if (rl.s == 2) load_phases<acc_t, 2>(rl, src, dst, fill, kind, scale);
-  else load_phases<acc_t, 0>(rl, src, dst, fill, kind, scale);
+void load_any(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind,
+              const Gate<acc_t>& m) {
+  if (rl.s == 1) load_phases<acc_t, 1>(rl, src, dst, fill, kind, m);
+  else if (rl.s == 2) load_phases<acc_t, 2>(rl, src, dst, fill, kind, m);
+  else load_phases<acc_t, 0>(rl, src, dst, fill, kind, m);
 }
 
 template <typename acc_t>
@@ -244,14 +314,25 @@ void gauss_fwd_row(const GaussRow<float>& a) { gauss_fwd(a); }
 void gauss_fwd_row(const GaussRow<double>& a) { gauss_fwd(a); }
 void gauss_bwd_row(const GaussRow<float>& a) { gauss_bwd(a); }
 void gauss_bwd_row(const GaussRow<double>& a) { gauss_bwd(a); }
-void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind, float scale) {
-  load_any(rl, src, dst, fill, kind, scale);
+void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind, const Gate<float>& m) {
+  load_any(rl, src, dst, fill, kind, m);
 }
-void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, double scale) {
-  load_any(rl, src, dst, fill, kind, scale);
+void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind,
+              const Gate<double>& m) {
+  load_any(rl, src, dst, fill, kind, m);
 }
 void add_row(const RowLayout& rl, const float* buf, float* dst) { add_any(rl, buf, dst); }
 void add_row(const RowLayout& rl, const double* buf, double* dst) { add_any(rl, buf, dst); }
+void norm_gate_grad_plane(int64_t n, const float* pre, float* g, const Gate<float>& m, float mean, float rstd,
+                          double* gweight, double* gbias) {
+  norm_gate_grad_any(n, pre, g, m, mean, rstd, gweight, gbias);
+}
+void norm_gate_grad_plane(int64_t n, const double* pre, double* g, const Gate<double>& m, double mean,
+                          double rstd, double* gweight, double* gbias) {
+  norm_gate_grad_any(n, pre, g, m, mean, rstd, gweight, gbias);
+}
+void plane_moments(int64_t n, const float* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
+void plane_moments(int64_t n, const double* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
 }  // namespace LIPDET_ROW_NS
 
 }  // namespace lip_det

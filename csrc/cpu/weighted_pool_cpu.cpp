@@ -51,8 +51,7 @@ struct Scratch {
       if (logit) sl.L.resize(S);
     }
     mask.resize(S);
-    load_row(isa, rl, slots[0].X.data(), mask.data(), -std::numeric_limits<acc_t>::infinity(), kLoadZero,
-             acc_t(1));
+    load_row(isa, rl, slots[0].X.data(), mask.data(), -std::numeric_limits<acc_t>::infinity(), kLoadZero);
     peak.resize(OW);
     den.resize(OW);
     num.resize(OW);
@@ -68,8 +67,9 @@ struct Scratch {
   }
 
   // Point Xr/Lr at the valid input rows of output row (od, oh) of plane p; returns their count.
+  // With a gate, lp holds LIP's pre-gate map and the rows get the plane's gated logits.
   int64_t load(CpuIsa isa, const Geometry& g, const RowLayout& rl, int64_t p, const acc_t* xp,
-               const acc_t* lp, int64_t od, int64_t oh) {
+               const acc_t* lp, const Gate<acc_t>* gate, int64_t od, int64_t oh) {
     if (p != plane) {
       plane = p;
       for (Slot& sl : slots) sl.tag = -1;
@@ -84,10 +84,10 @@ struct Scratch {
         for (Slot& sl : slots)  // the least recently used slot outside this window
           if (sl.used != stamp && (hit == nullptr || sl.used < hit->used)) hit = &sl;
         hit->tag = rows[r];
-        load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0), kLoadCopy, acc_t(1));
+        load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0), kLoadCopy);
         if (lp != nullptr)
-          load_row(isa, rl, lp + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kLoadCopy,
-                   acc_t(1));
+          load_row(isa, rl, lp + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(),
+                   gate ? kLoadGate : kLoadCopy, gate ? *gate : Gate<acc_t>{acc_t(1), acc_t(0), acc_t(1)});
       }
       hit->used = stamp;
       Xr[r] = hit->X.data();
@@ -120,9 +120,18 @@ struct Scratch {
 
 struct Inputs {
   at::Tensor x, logit, lam;  // contiguous, accumulation dtype; lam is [P] or [P, out_plane]
+  at::Tensor scale, shift;   // fused norm + gate: [P] each, accumulation dtype (logit is then `pre`)
+  at::Tensor mean, rstd;     // the planes' norm statistics, for the backward
+  double coeff = 0;
   int mode;
   bool soft;
+  bool gated() const { return scale.defined(); }
 };
+
+template <typename acc_t>
+Gate<acc_t> plane_gate(const Inputs& in, int64_t p) {
+  return {in.scale.data_ptr<acc_t>()[p], in.shift.data_ptr<acc_t>()[p], static_cast<acc_t>(in.coeff)};
+}
 
 template <typename acc_t, int M>
 void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
@@ -142,7 +151,9 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
       const int64_t p = t / rows_per_plane, rr = t % rows_per_plane;
       const int64_t od = rr / g.h.out, oh = rr % g.h.out;
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
-      const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr, od, oh);
+      const Gate<acc_t> gate = in.gated() ? plane_gate<acc_t>(in, p) : Gate<acc_t>{};
+      const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr,
+                               in.gated() ? &gate : nullptr, od, oh);
       RowArgs<acc_t> a = s.args(g, rl, R);
       a.lam = plane_lam;
       const int64_t orow = p * g.out_plane() + rr * g.w.out;
@@ -153,6 +164,7 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
   });
 }
 
+// With a gate, gl receives ∂L/∂pre and glam the per-plane [∂L/∂γ, ∂L/∂β] (float64).
 template <typename acc_t, int M, bool GLAM>
 void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, at::Tensor& gx,
                    at::Tensor& gl, at::Tensor& glam) {
@@ -166,14 +178,17 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
   acc_t* gxp = gx.data_ptr<acc_t>();
   acc_t* glp = M == kLogit ? gl.data_ptr<acc_t>() : nullptr;
   acc_t* glamp = GLAM ? glam.data_ptr<acc_t>() : nullptr;
+  double* ggate = in.gated() ? glam.data_ptr<double>() : nullptr;
   at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
     Scratch<acc_t> s(isa, g, rl, M == kLogit, true);
     for (int64_t p = begin; p < end; ++p) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
+      const Gate<acc_t> gate = in.gated() ? plane_gate<acc_t>(in, p) : Gate<acc_t>{};
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
-          const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr, od, oh);
+          const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr,
+                                   in.gated() ? &gate : nullptr, od, oh);
           std::fill(s.GX.begin(), s.GX.begin() + R * S, acc_t(0));
           if (M == kLogit) std::fill(s.GL.begin(), s.GL.begin() + R * S, acc_t(0));
           RowArgs<acc_t> a = s.args(g, rl, R);
@@ -195,6 +210,10 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
           }
         }
       if constexpr (GLAM && M == kPlaneLam) glamp[p] = plane_glam;
+      if (ggate != nullptr)  // the plane's ∂L/∂logit is complete: chain it through gate and norm
+        norm_gate_grad_plane(isa, g.in_plane(), l + p * g.in_plane(), glp + p * g.in_plane(), gate,
+                             in.mean.data_ptr<acc_t>()[p], in.rstd.data_ptr<acc_t>()[p], ggate + 2 * p,
+                             ggate + 2 * p + 1);
     }
   });
 }
@@ -218,7 +237,66 @@ Inputs prepare(Weighted kind, const at::Tensor& x, const std::optional<at::Tenso
   return in;
 }
 
+Inputs prepare_gated(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm) {
+  const at::ScalarType acc = acc_type(x.scalar_type());
+  Inputs in;
+  in.x = x.to(acc).contiguous();
+  in.logit = pre.to(acc).contiguous();
+  in.scale = norm.scale;
+  in.shift = norm.shift;
+  in.mean = norm.mean;
+  in.rstd = norm.rstd;
+  in.coeff = norm.coeff;
+  in.mode = kLogit;
+  in.soft = false;
+  return in;
+}
+
 }  // namespace
+
+std::tuple<at::Tensor, at::Tensor> CpuBackend::plane_stats(const at::Tensor& pre, double eps,
+                                                         const Geometry& g) {
+  const at::Tensor v = pre.to(acc_type(pre.scalar_type())).contiguous();
+  at::Tensor mean = at::empty({g.planes()}, v.options());
+  at::Tensor rstd = at::empty({g.planes()}, v.options());
+  const CpuIsa isa = cpu_isa();
+  AT_DISPATCH_FLOATING_TYPES(v.scalar_type(), "lip_det_plane_stats", [&] {
+    const scalar_t* vp = v.data_ptr<scalar_t>();
+    scalar_t* mp = mean.data_ptr<scalar_t>();
+    scalar_t* rp = rstd.data_ptr<scalar_t>();
+    const int64_t n = g.in_plane();
+    at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        double mu, m2;
+        plane_moments(isa, n, vp + p * n, &mu, &m2);
+        mp[p] = static_cast<scalar_t>(mu);
+        rp[p] = static_cast<scalar_t>(1.0 / std::sqrt(m2 / static_cast<double>(n) + eps));
+      }
+    });
+  });
+  return {mean, rstd};
+}
+
+at::Tensor CpuBackend::gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
+                                     const Geometry& g) {
+  const Inputs in = prepare_gated(x, pre, norm);
+  at::Tensor out = at::empty(g.out_shape, in.x.options());
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_forward",
+                             [&] { forward_mode<scalar_t, kLogit>(in, g, out); });
+  return out.to(x.scalar_type());
+}
+
+GatedGrads CpuBackend::gated_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& pre,
+                                      const PlaneNorm& norm, const Geometry& g) {
+  const Inputs in = prepare_gated(x, pre, norm);
+  const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
+  at::Tensor gx = at::zeros_like(in.x);
+  at::Tensor gpre = at::zeros_like(in.logit);
+  at::Tensor gnorm = at::empty({g.planes(), 2}, in.x.options().dtype(at::kDouble));
+  AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_backward",
+                             [&] { backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gpre, gnorm); });
+  return {gx.to(x.scalar_type()), gpre.to(pre.scalar_type()), gnorm.select(1, 0), gnorm.select(1, 1)};
+}
 
 at::Tensor CpuBackend::weighted_forward(Weighted kind, const at::Tensor& x,
                                         const std::optional<at::Tensor>& logit,

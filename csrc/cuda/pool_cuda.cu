@@ -63,6 +63,21 @@ struct ScaledLogit {
   acc_t lam;
   __host__ __device__ acc_t operator()(acc_t x, int64_t) const { return lam * x; }
 };
+// LIP with its gate fused: coeff·σ(a·pre + b), a and b of the plane.
+template <typename scalar_t, typename acc_t>
+struct GatedLogit {
+  const scalar_t* pre;
+  acc_t a, b, coeff;
+  __host__ __device__ acc_t operator()(acc_t, int64_t i) const {
+    return gate_logit(a * static_cast<acc_t>(pre[i]) + b, coeff);
+  }
+};
+// The plane's gate, when the kernel has one (gs == nullptr: plain LIP).
+template <typename acc_t>
+struct GateParams {
+  const acc_t *scale, *shift;
+  acc_t coeff;
+};
 // In the gather: the pixel's logit in window o, and the window's ∂logit/∂x.
 template <typename acc_t>
 struct FixedLogit {
@@ -92,10 +107,22 @@ __device__ __forceinline__ acc_t lam_at(const acc_t* lam, bool per_output, bool 
   return per_output ? lam[idx] : lam[p];
 }
 
+// The window sums of output (od, oh, ow) of plane p for LIP: from the logit tensor, or from the
+// fused gate's pre-gate map when the kernel has a gate.
+template <typename scalar_t, typename acc_t>
+__device__ __forceinline__ WeightedSums<acc_t> lip_sums(const scalar_t* xp, const scalar_t* lp,
+                                                         const GateParams<acc_t>& gp, const Shape& s,
+                                                         int64_t p, int64_t od, int64_t oh, int64_t ow) {
+  if (gp.scale != nullptr)
+    return wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
+                                 GatedLogit<scalar_t, acc_t>{lp, gp.scale[p], gp.shift[p], gp.coeff});
+  return wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow, TensorLogit<scalar_t, acc_t>{lp});
+}
+
 template <typename scalar_t, typename acc_t, bool LIP>
 __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
                                         const acc_t* __restrict__ lam, bool per_output, bool soft,
-                                        Shape s, int64_t total, scalar_t* __restrict__ y) {
+                                        GateParams<acc_t> gp, Shape s, int64_t total, scalar_t* __restrict__ y) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.out_plane;
     int64_t od, oh, ow;
@@ -103,8 +130,7 @@ __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const sc
     const scalar_t* xp = x + p * s.in_plane;
     WeightedSums<acc_t> ws;
     if constexpr (LIP)
-      ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
-                                 TensorLogit<scalar_t, acc_t>{logit + p * s.in_plane});
+      ws = lip_sums(xp, logit + p * s.in_plane, gp, s, p, od, oh, ow);
     else
       ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
                                  ScaledLogit<acc_t>{lam_at(lam, per_output, soft, p, idx)});
@@ -116,7 +142,8 @@ __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const sc
 template <typename scalar_t, typename acc_t, bool LIP>
 __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
                                       const acc_t* __restrict__ lam, bool per_output, bool soft,
-                                      const scalar_t* __restrict__ grad, Shape s, int64_t total,
+                                      GateParams<acc_t> gp, const scalar_t* __restrict__ grad, Shape s,
+                                      int64_t total,
                                       acc_t* __restrict__ peak, acc_t* __restrict__ gdiv,
                                       acc_t* __restrict__ yout, acc_t* __restrict__ glam) {
   LIPDET_GRID_LOOP(idx, total) {
@@ -127,8 +154,7 @@ __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scal
     const acc_t g = static_cast<acc_t>(grad[idx]);
     WeightedSums<acc_t> ws;
     if constexpr (LIP) {
-      ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
-                                 TensorLogit<scalar_t, acc_t>{logit + p * s.in_plane});
+      ws = lip_sums(xp, logit + p * s.in_plane, gp, s, p, od, oh, ow);
     } else {
       const ScaledLogit<acc_t> lg{lam_at(lam, per_output, soft, p, idx)};
       ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow, lg);
@@ -140,12 +166,14 @@ __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scal
   }
 }
 
+// With a gate, gz receives ∂L/∂z (z = scale·pre + shift) and gl is left for norm_pre_grad_kernel.
 template <typename scalar_t, typename acc_t, bool LIP>
 __global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
                                        const acc_t* __restrict__ lam, bool per_output, bool soft,
-                                       Shape s, int64_t total, const acc_t* __restrict__ peak,
-                                       const acc_t* __restrict__ gdiv, const acc_t* __restrict__ yout,
-                                       scalar_t* __restrict__ gx, scalar_t* __restrict__ gl) {
+                                       GateParams<acc_t> gp, Shape s, int64_t total,
+                                       const acc_t* __restrict__ peak, const acc_t* __restrict__ gdiv,
+                                       const acc_t* __restrict__ yout, scalar_t* __restrict__ gx,
+                                       scalar_t* __restrict__ gl, acc_t* __restrict__ gz) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.in_plane;
     int64_t id, ih, iw;
@@ -154,9 +182,16 @@ __global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const sca
     const int64_t ob = p * s.out_plane;
     PixelGrad<acc_t> g;
     if constexpr (LIP) {
+      const acc_t lv = static_cast<acc_t>(logit[idx]);
+      const acc_t a = gp.scale != nullptr ? gp.scale[p] : acc_t(1);
+      const acc_t l = gp.scale != nullptr ? gate_logit(a * lv + gp.shift[p], gp.coeff) : lv;
       g = wp_pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, peak + ob, gdiv + ob, yout + ob,
-                          FixedLogit<acc_t>{static_cast<acc_t>(logit[idx])}, ConstLam<acc_t>{acc_t(0)});
-      gl[idx] = static_cast<scalar_t>(g.t);
+                          FixedLogit<acc_t>{l}, ConstLam<acc_t>{acc_t(0)});
+      if (gp.scale != nullptr) {
+        gz[idx] = g.t * gate_slope(l, gp.coeff);  // ∂L/∂pre needs the plane sums: norm_pre_grad_kernel
+      } else {
+        gl[idx] = static_cast<scalar_t>(g.t);
+      }
     } else if (soft || !per_output) {
       const acc_t lv = soft ? acc_t(1) : lam[p];
       g = wp_pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, peak + ob, gdiv + ob, yout + ob,
@@ -166,6 +201,34 @@ __global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const sca
                           WindowLamLogit<acc_t>{lam + ob}, WindowLam<acc_t>{lam + ob});
     }
     gx[idx] = static_cast<scalar_t>(g.d);
+  }
+}
+
+// InstanceNorm's backward, one thread per plane for the coefficients (norm_grad), then one per
+// pixel: ∂L/∂pre = a·dz + c0 + c1·(pre − μ).
+template <typename acc_t>
+__global__ void norm_coef_kernel(const acc_t* __restrict__ sum_dz, const acc_t* __restrict__ sum_dz_c,
+                                 const acc_t* __restrict__ rstd, const acc_t* __restrict__ scale, int64_t n,
+                                 int64_t planes, acc_t* __restrict__ coef, acc_t* __restrict__ gw,
+                                 acc_t* __restrict__ gb) {
+  LIPDET_GRID_LOOP(p, planes) {
+    const NormGrad<acc_t> ng = norm_grad(sum_dz[p], sum_dz_c[p], rstd[p], scale[p], n);
+    coef[2 * p] = ng.c0;
+    coef[2 * p + 1] = ng.c1;
+    gw[p] = ng.gweight;
+    gb[p] = ng.gbias;
+  }
+}
+
+template <typename scalar_t, typename acc_t>
+__global__ void norm_pre_grad_kernel(const scalar_t* __restrict__ pre, const acc_t* __restrict__ gz,
+                                     const acc_t* __restrict__ mean, const acc_t* __restrict__ scale,
+                                     const acc_t* __restrict__ coef, int64_t in_plane, int64_t total,
+                                     scalar_t* __restrict__ gpre) {
+  LIPDET_GRID_LOOP(idx, total) {
+    const int64_t p = idx / in_plane;
+    const acc_t c = static_cast<acc_t>(pre[idx]) - mean[p];
+    gpre[idx] = static_cast<scalar_t>(scale[p] * gz[idx] + coef[2 * p] + coef[2 * p + 1] * c);
   }
 }
 
@@ -214,15 +277,24 @@ __global__ void gauss_gather_kernel(const scalar_t* __restrict__ x, Shape s, int
   }
 }
 
+template <typename acc_t>
+GateParams<acc_t> gate_params(const at::Tensor& scale, const at::Tensor& shift, const PlaneNorm* gate) {
+  if (gate == nullptr) return {nullptr, nullptr, acc_t(0)};
+  return {scale.data_ptr<acc_t>(), shift.data_ptr<acc_t>(), static_cast<acc_t>(gate->coeff)};
+}
+
 struct CudaBackend {
-  static at::Tensor weighted_forward(Weighted kind, const at::Tensor& x,
-                                     const std::optional<at::Tensor>& logit,
-                                     const std::optional<at::Tensor>& lam, const Geometry& g) {
+  // The four LIP-family entry points share these two; `gate` (or null) turns `logit` into the
+  // fused gate's pre-gate map.
+  static at::Tensor forward(Weighted kind, const at::Tensor& x, const std::optional<at::Tensor>& logit,
+                            const std::optional<at::Tensor>& lam, const PlaneNorm* gate, const Geometry& g) {
     const c10::cuda::CUDAGuard guard(x.device());
     const at::Tensor xc = x.contiguous();
     const at::Tensor lc = kind == Weighted::kLip ? logit->contiguous() : at::Tensor();
     const at::ScalarType acc = acc_type(x.scalar_type());
     const WindowParam wp = kind == Weighted::kMaxEnt ? window_param(*lam, g, acc) : WindowParam{at::Tensor(), false};
+    const at::Tensor gs = gate ? gate->scale.to(acc).contiguous() : at::Tensor();
+    const at::Tensor gb = gate ? gate->shift.to(acc).contiguous() : at::Tensor();
     at::Tensor y = at::empty(g.out_shape, xc.options());
     const int64_t total = y.numel();
     const Shape s = shape_of(g);
@@ -231,22 +303,24 @@ struct CudaBackend {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_forward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
       const acc_t* lamp = wp.values.defined() ? wp.values.data_ptr<acc_t>() : nullptr;
+      const GateParams<acc_t> gp = gate_params<acc_t>(gs, gb, gate);
       if (kind == Weighted::kLip)
         weighted_forward_kernel<scalar_t, acc_t, true><<<blocks_for(total), kThreads, 0, stream>>>(
-            xc.data_ptr<scalar_t>(), lc.data_ptr<scalar_t>(), nullptr, false, false, s, total,
+            xc.data_ptr<scalar_t>(), lc.data_ptr<scalar_t>(), nullptr, false, false, gp, s, total,
             y.data_ptr<scalar_t>());
       else
         weighted_forward_kernel<scalar_t, acc_t, false><<<blocks_for(total), kThreads, 0, stream>>>(
-            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, s, total, y.data_ptr<scalar_t>());
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, s, total, y.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
     return y;
   }
 
-  static std::tuple<at::Tensor, at::Tensor> weighted_backward(
-      Weighted kind, const at::Tensor& grad, const at::Tensor& x,
-      const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
-      const Geometry& g) {
+  // Returns ∂L/∂x, the second gradient (∂L/∂logit or ∂L/∂pre, or ∂L/∂λ) and, with a gate,
+  // ∂L/∂z per pixel (float accumulation dtype) for the per-plane sums.
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> backward(
+      Weighted kind, const at::Tensor& grad, const at::Tensor& x, const std::optional<at::Tensor>& logit,
+      const std::optional<at::Tensor>& lam, const PlaneNorm* gate, const Geometry& g) {
     TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(g.out_shape), "grad_out must have shape ",
                       g.out_shape, ", got ", grad.sizes());
     const c10::cuda::CUDAGuard guard(x.device());
@@ -255,6 +329,8 @@ struct CudaBackend {
     const at::Tensor lc = kind == Weighted::kLip ? logit->contiguous() : at::Tensor();
     const at::ScalarType acc = acc_type(x.scalar_type());
     const WindowParam wp = kind == Weighted::kMaxEnt ? window_param(*lam, g, acc) : WindowParam{at::Tensor(), false};
+    const at::Tensor gs = gate ? gate->scale.to(acc).contiguous() : at::Tensor();
+    const at::Tensor gb = gate ? gate->shift.to(acc).contiguous() : at::Tensor();
     const bool soft = kind == Weighted::kSoft, lip = kind == Weighted::kLip;
     const int64_t n_out = g.planes() * g.out_plane(), n_in = xc.numel();
     const auto acc_opts = xc.options().dtype(acc);
@@ -263,6 +339,7 @@ struct CudaBackend {
     at::Tensor glam = kind == Weighted::kMaxEnt ? at::empty({g.planes(), g.out_plane()}, acc_opts) : at::Tensor();
     at::Tensor gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
     at::Tensor gl = lip ? at::empty_like(lc, at::MemoryFormat::Contiguous) : at::Tensor();
+    at::Tensor gz = gate ? at::empty({g.planes(), g.in_plane()}, acc_opts) : at::Tensor();
     const Shape s = shape_of(g);
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_backward_cuda", [&] {
@@ -270,22 +347,24 @@ struct CudaBackend {
       const acc_t* lamp = wp.values.defined() ? wp.values.data_ptr<acc_t>() : nullptr;
       acc_t* glamp = glam.defined() ? glam.data_ptr<acc_t>() : nullptr;
       const scalar_t* lp = lip ? lc.data_ptr<scalar_t>() : nullptr;
+      const GateParams<acc_t> gp = gate_params<acc_t>(gs, gb, gate);
       if (lip) {
         weighted_stats_kernel<scalar_t, acc_t, true><<<blocks_for(n_out), kThreads, 0, stream>>>(
-            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gc.data_ptr<scalar_t>(), s, n_out,
+            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gp, gc.data_ptr<scalar_t>(), s, n_out,
             peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), nullptr);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         weighted_gather_kernel<scalar_t, acc_t, true><<<blocks_for(n_in), kThreads, 0, stream>>>(
-            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, s, n_in, peak.data_ptr<acc_t>(),
-            gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>());
+            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gp, s, n_in, peak.data_ptr<acc_t>(),
+            gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>(),
+            gz.defined() ? gz.data_ptr<acc_t>() : nullptr);
       } else {
         weighted_stats_kernel<scalar_t, acc_t, false><<<blocks_for(n_out), kThreads, 0, stream>>>(
-            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gc.data_ptr<scalar_t>(), s, n_out,
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, gc.data_ptr<scalar_t>(), s, n_out,
             peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), glamp);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         weighted_gather_kernel<scalar_t, acc_t, false><<<blocks_for(n_in), kThreads, 0, stream>>>(
-            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, s, n_in, peak.data_ptr<acc_t>(),
-            gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), nullptr);
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, s, n_in, peak.data_ptr<acc_t>(),
+            gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), nullptr, nullptr);
       }
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
@@ -293,7 +372,60 @@ struct CudaBackend {
     if (lip) second = gl;
     else if (kind == Weighted::kMaxEnt)
       second = reduce_param_grad(wp.per_output ? glam : glam.sum(1), g, *lam);
-    return {gx, second};
+    return {gx, second, gz};
+  }
+
+  static at::Tensor weighted_forward(Weighted kind, const at::Tensor& x,
+                                     const std::optional<at::Tensor>& logit,
+                                     const std::optional<at::Tensor>& lam, const Geometry& g) {
+    return forward(kind, x, logit, lam, nullptr, g);
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> weighted_backward(
+      Weighted kind, const at::Tensor& grad, const at::Tensor& x,
+      const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
+      const Geometry& g) {
+    auto r = backward(kind, grad, x, logit, lam, nullptr, g);
+    return {std::get<0>(r), std::get<1>(r)};
+  }
+
+  static std::tuple<at::Tensor, at::Tensor> plane_stats(const at::Tensor& pre, double eps, const Geometry& g) {
+    const c10::cuda::CUDAGuard guard(pre.device());
+    const at::Tensor v = pre.contiguous().view({g.planes(), g.in_plane()}).to(acc_type(pre.scalar_type()));
+    const auto vm = at::var_mean(v, {1}, /*correction=*/0);
+    return {std::get<1>(vm), (std::get<0>(vm) + eps).rsqrt()};
+  }
+
+  static at::Tensor gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
+                                  const Geometry& g) {
+    return forward(Weighted::kLip, x, pre, std::nullopt, &norm, g);
+  }
+
+  static GatedGrads gated_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& pre,
+                                   const PlaneNorm& norm, const Geometry& g) {
+    auto r = backward(Weighted::kLip, grad, x, pre, std::nullopt, &norm, g);
+    const at::Tensor& gz = std::get<2>(r);
+    at::Tensor gpre = std::get<1>(r);
+    const at::Tensor pc = pre.contiguous();
+    const at::Tensor centred = pc.view({g.planes(), g.in_plane()}).to(gz.scalar_type()) - norm.mean.unsqueeze(1);
+    const at::Tensor sum_dz = gz.sum(1), sum_dz_c = (gz * centred).sum(1);
+    at::Tensor coef = at::empty({g.planes(), 2}, gz.options());
+    at::Tensor gw = at::empty({g.planes()}, gz.options()), gb = at::empty({g.planes()}, gz.options());
+    const int64_t n_in = gz.numel();
+    auto stream = c10::cuda::getCurrentCUDAStream();
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pre.scalar_type(), "lip_det_norm_grad_cuda", [&] {
+      using acc_t = at::opmath_type<scalar_t>;
+      norm_coef_kernel<acc_t><<<blocks_for(g.planes()), kThreads, 0, stream>>>(
+          sum_dz.data_ptr<acc_t>(), sum_dz_c.data_ptr<acc_t>(), norm.rstd.data_ptr<acc_t>(),
+          norm.scale.data_ptr<acc_t>(), g.in_plane(), g.planes(), coef.data_ptr<acc_t>(), gw.data_ptr<acc_t>(),
+          gb.data_ptr<acc_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      norm_pre_grad_kernel<scalar_t, acc_t><<<blocks_for(n_in), kThreads, 0, stream>>>(
+          pc.data_ptr<scalar_t>(), gz.data_ptr<acc_t>(), norm.mean.data_ptr<acc_t>(), norm.scale.data_ptr<acc_t>(),
+          coef.data_ptr<acc_t>(), g.in_plane(), n_in, gpre.data_ptr<scalar_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+    return {std::get<0>(r), gpre, gw, gb};
   }
 
   static at::Tensor gauss_forward(const at::Tensor& x, const at::Tensor& eta, const Geometry& g) {

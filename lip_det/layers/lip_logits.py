@@ -11,6 +11,11 @@ follow the reference LIP-ResNet / LIP-DenseNet so that their ImageNet checkpoint
   path and of the shortcut (keys ``logit.{conv1,bn1,conv2,bn2}``, ``postprocessing.{conv,bn}``).
 - ``DenseBottleneckLIP``: the unshared trunk + head of LIP-DenseNet's transitions.
 
+Training and inference run the logit's last two steps, ``SoftGate(IN(pre))``, inside the pooling
+op (``lip_pool2d_gated``): the kernels compute the instance statistics and the gate themselves, so
+a LIP layer keeps only its input and ``pre`` for the backward instead of also the norm's and the
+gate's outputs and the logit, and makes no full-size passes over memory for them.
+
 The last conv of every logit module is zero-initialised (in the constructor and again in
 ``init_weights``, which mmengine runs after the backbone's Kaiming init): the logit is then the
 constant ``IN bias -> gate(0) = coeff/2`` and every LIP layer starts as average pooling.
@@ -22,10 +27,9 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule, Sequential
 
-from lip_det.ops import lip_pool2d
+from lip_det.ops import lip_pool2d_gated
 
 from .pooling import SoftGate
 
@@ -48,6 +52,16 @@ def _instance_norm(channels: int) -> nn.InstanceNorm2d:
     return nn.InstanceNorm2d(channels, affine=True)
 
 
+def _norm_params(norm: nn.Module, channels: int, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The (weight, bias) of the logit's InstanceNorm2d, for the fused op."""
+    if not isinstance(norm, nn.InstanceNorm2d) or norm.track_running_stats:
+        raise TypeError('a LIP logit module must end with InstanceNorm2d (without running stats) '
+                        f'and SoftGate, got {norm!r}')
+    weight = norm.weight if norm.weight is not None else like.new_ones(channels)
+    bias = norm.bias if norm.bias is not None else like.new_zeros(channels)
+    return weight, bias
+
+
 def _check_positive_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f'{name} must be a positive int, got {value!r}')
@@ -58,22 +72,18 @@ class LIPLayer(BaseModule):
     """Base of the LIP layers: window geometry, ``forward(x, shared=None)`` and the zero-init."""
 
     def __init__(self, kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
-                 padding: IntOrTuple = 1, memory_efficient: bool = False) -> None:
+                 padding: IntOrTuple = 1) -> None:
         super().__init__()
         self.kernel_size = kernel_size
         self.stride = stride
         self.padding = padding
-        # Optionally recompute norm -> gate -> pool in backward instead of keeping the gate's
-        # output and the logit: two input-sized tensors per LIP layer, most of what LIP adds to
-        # a ResNet's training memory at detection resolutions, for ~40% more backward time.
-        self.memory_efficient = memory_efficient
 
     def zero_conv(self) -> nn.Conv2d:
         """The conv whose zero weight makes the layer average pooling: the one before norm, gate."""
         return self.logit_module()[-3]
 
     def logit_module(self) -> nn.Sequential:
-        """The logit net; it ends with ``norm, SoftGate`` (the part recomputed in backward)."""
+        """The logit net; it ends with ``InstanceNorm2d, SoftGate`` (the part fused into the op)."""
         raise NotImplementedError
 
     def logit_input(self, x: torch.Tensor, shared: Optional[torch.Tensor]) -> torch.Tensor:
@@ -94,18 +104,12 @@ class LIPLayer(BaseModule):
         self.reset_logit()
 
     def forward(self, x: torch.Tensor, shared: Optional[torch.Tensor] = None) -> torch.Tensor:
-        if not (self.memory_efficient and torch.is_grad_enabled()):
-            return self._pool(x, self.compute_logit(x, shared))
         net = self.logit_module()
-        pre_norm = net[:-2](self.logit_input(x, shared))
-        return cp.checkpoint(self._norm_gate_pool, x, pre_norm, use_reentrant=False)
-
-    def _norm_gate_pool(self, x: torch.Tensor, pre_norm: torch.Tensor) -> torch.Tensor:
-        net = self.logit_module()
-        return self._pool(x, net[-1](net[-2](pre_norm)))
-
-    def _pool(self, x: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
-        return lip_pool2d(x, logit, self.kernel_size, self.stride, self.padding)
+        pre = net[:-2](self.logit_input(x, shared))
+        norm, gate = net[-2], net[-1]
+        weight, bias = _norm_params(norm, pre.shape[1], pre)
+        return lip_pool2d_gated(x, pre, weight, bias, self.kernel_size, self.stride,
+                                self.padding, eps=norm.eps, coeff=gate.coeff)
 
     def extra_repr(self) -> str:
         return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'

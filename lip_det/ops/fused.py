@@ -17,7 +17,7 @@ from .reference import pooled_size
 if not _ext.available():
     raise ImportError(f'lip_det.ops.fused needs the compiled extension lip_det._C: {_ext.load_error()}')
 
-__all__ = ['lip_pool2d', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d', 'gauss_pool2d']
+__all__ = ['lip_pool2d', 'lip_pool2d_gated', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d', 'gauss_pool2d']
 
 Ints = Sequence[int]
 _ops = torch.ops.lip_det
@@ -53,6 +53,18 @@ for _name in ('lip_pool2d', 'maxent_pool2d', 'gauss_pool2d'):
     torch.library.register_fake(f'lip_det::{_name}_backward', _fake_backward_pair)
 for _nd in (1, 2, 3):
     torch.library.register_fake(f'lip_det::soft_pool{_nd}d_backward', _fake_backward_single)
+
+
+@torch.library.register_fake('lip_det::lip_pool2d_gated')
+def _fake_gated(x, pre, weight, bias, eps, coeff, kernel_size, stride, padding, ceil_mode):
+    return x.new_empty(_out_shape(x, kernel_size, stride, padding, ceil_mode))
+
+
+@torch.library.register_fake('lip_det::lip_pool2d_gated_backward')
+def _fake_gated_backward(grad_out, x, pre, weight, bias, eps, coeff, kernel_size, stride, padding,
+                         ceil_mode):
+    return (x.new_empty(x.shape), pre.new_empty(pre.shape), weight.new_empty(weight.shape),
+            bias.new_empty(bias.shape))
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -94,6 +106,25 @@ for _nd in (1, 2, 3):
                                     setup_context=_setup_single)
 
 
+def _setup_gated(ctx, inputs, output):
+    x, pre, weight, bias, eps, coeff, k, s, p, ceil = inputs
+    # Only the inputs: the norm statistics and the logit are recomputed in the backward kernel.
+    ctx.save_for_backward(x, pre, weight, bias)
+    ctx.scalars = (eps, coeff)
+    ctx.geom = (k, s, p, ceil)
+
+
+def _gated_backward(ctx, grad):
+    x, pre, weight, bias = ctx.saved_tensors
+    grads = _ops.lip_pool2d_gated_backward(grad, x, pre, weight, bias, *ctx.scalars, *ctx.geom)
+    return (*(g if need else None for g, need in zip(grads, ctx.needs_input_grad)),
+            None, None, None, None, None, None)
+
+
+torch.library.register_autograd('lip_det::lip_pool2d_gated', _gated_backward,
+                                setup_context=_setup_gated)
+
+
 # ----------------------------------------------------------------------------- wrappers
 def _geom(kernel_size: Ints, stride: Ints, padding: Ints):
     return ([int(v) for v in kernel_size], [int(v) for v in (kernel_size if stride is None else stride)],
@@ -104,6 +135,14 @@ def lip_pool2d(x: torch.Tensor, logit: torch.Tensor, kernel_size: Ints, stride: 
                padding: Ints, ceil_mode: bool = False) -> torch.Tensor:
     """Fused LIP: Σ x·e^logit / Σ e^logit over each window's valid pixels."""
     return _ops.lip_pool2d(x, logit, *_geom(kernel_size, stride, padding), bool(ceil_mode))
+
+
+def lip_pool2d_gated(x: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                     eps: float, coeff: float, kernel_size: Ints, stride: Ints, padding: Ints,
+                     ceil_mode: bool = False) -> torch.Tensor:
+    """Fused LIP + InstanceNorm + SoftGate: logit = coeff·σ(IN(pre)) computed in the kernel."""
+    return _ops.lip_pool2d_gated(x, pre, weight, bias, float(eps), float(coeff),
+                                 *_geom(kernel_size, stride, padding), bool(ceil_mode))
 
 
 def soft_pool1d(x: torch.Tensor, kernel_size: Ints, stride: Ints, padding: Ints,

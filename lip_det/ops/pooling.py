@@ -14,8 +14,8 @@ from .reference import pooled_size
 IntOrTuple = Union[int, Sequence[int]]
 
 __all__ = [
-    'lip_pool2d', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d', 'gauss_pool2d',
-    'fused_available', 'backend', 'pool_output_size'
+    'lip_pool2d', 'lip_pool2d_gated', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d',
+    'maxent_pool2d', 'gauss_pool2d', 'fused_available', 'backend', 'pool_output_size'
 ]
 
 BACKEND_ENV = 'LIP_DET_OPS'
@@ -141,24 +141,57 @@ def pool_output_size(x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[
     return _geometry(x, nd, kernel_size, stride, padding, ceil_mode)[3]
 
 
+def _check_input_pair(name: str, x: object, t: object) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Check a 2-D op's x and its same-shape companion map (logit, pre); promote under autocast."""
+    x = _check_input('x', x, 2)
+    t = _check_companion(name, t, x)
+    if t.shape != x.shape:
+        raise ValueError(f'{name} must have the shape of x {tuple(x.shape)}, got {tuple(t.shape)}')
+    if t.dtype != x.dtype:
+        if not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f'{name} must have the dtype of x ({x.dtype}), got {t.dtype}')
+        # Under autocast a float32 norm layer often feeds a half-precision x: promote, like
+        # autocast's own mixed-input ops do, instead of refusing a legitimate AMP model.
+        common = torch.promote_types(x.dtype, t.dtype)
+        x, t = x.to(common), t.to(common)
+    return x, t
+
+
 # ----------------------------------------------------------------------------- public ops
 def lip_pool2d(x: torch.Tensor, logit: torch.Tensor, kernel_size: IntOrTuple,
                stride: Optional[IntOrTuple] = None, padding: IntOrTuple = 0,
                ceil_mode: bool = False) -> torch.Tensor:
     """Local importance pooling: Σ x·e^logit / Σ e^logit over the valid pixels of each window."""
-    x = _check_input('x', x, 2)
-    logit = _check_companion('logit', logit, x)
-    if logit.shape != x.shape:
-        raise ValueError(f'logit must have the shape of x {tuple(x.shape)}, got {tuple(logit.shape)}')
-    if logit.dtype != x.dtype:
-        if not torch.is_autocast_enabled(x.device.type):
-            raise TypeError(f'logit must have the dtype of x ({x.dtype}), got {logit.dtype}')
-        # Under autocast a float32 norm layer often feeds a half-precision x: promote, like
-        # autocast's own mixed-input ops do, instead of refusing a legitimate AMP model.
-        common = torch.promote_types(x.dtype, logit.dtype)
-        x, logit = x.to(common), logit.to(common)
+    x, logit = _check_input_pair('logit', x, logit)
     k, s, p, _ = _geometry(x, 2, kernel_size, stride, padding, ceil_mode)
     return _impl().lip_pool2d(x, logit, k, s, p, ceil_mode)
+
+
+def _check_positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float('inf'):
+        raise ValueError(f'{name} must be a positive finite number, got {value!r}')
+    return float(value)
+
+
+def lip_pool2d_gated(x: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                     kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
+                     padding: IntOrTuple = 0, ceil_mode: bool = False, eps: float = 1e-5,
+                     coeff: float = 12.0) -> torch.Tensor:
+    """LIP whose logit ``coeff·sigmoid(instance_norm(pre, weight, bias, eps))`` is made in the op.
+
+    The same as ``lip_pool2d(x, coeff * torch.sigmoid(F.instance_norm(pre, None, None, weight,
+    bias, eps=eps)), ...)``, LIP's norm -> SoftGate -> pool, but for the backward it keeps only
+    ``x`` and ``pre`` (and recomputes the rest), not also the norm's output, the gate's output and
+    the logit; and it skips their full-size passes over memory.
+    """
+    x, pre = _check_input_pair('pre', x, pre)
+    for name, t in (('weight', weight), ('bias', bias)):
+        t = _check_companion(name, t, x)
+        if tuple(t.shape) != (x.shape[1],):
+            raise ValueError(f'{name} must have shape (C,) = ({x.shape[1]},), got {tuple(t.shape)}')
+    eps, coeff = _check_positive('eps', eps), _check_positive('coeff', coeff)
+    k, s, p, _ = _geometry(x, 2, kernel_size, stride, padding, ceil_mode)
+    return _impl().lip_pool2d_gated(x, pre, weight, bias, eps, coeff, k, s, p, ceil_mode)
 
 
 def _soft_pool(nd: int, x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],

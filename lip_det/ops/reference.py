@@ -21,8 +21,8 @@ import torch.nn.functional as F
 Ints = Tuple[int, ...]
 
 __all__ = [
-    'pooled_size', 'lip_pool2d', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d', 'maxent_pool2d',
-    'gauss_pool2d', 'GAUSS_VAR_EPS'
+    'pooled_size', 'lip_pool2d', 'lip_pool2d_gated', 'soft_pool1d', 'soft_pool2d', 'soft_pool3d',
+    'maxent_pool2d', 'gauss_pool2d', 'GAUSS_VAR_EPS'
 ]
 
 # Floor on the window variance of Gaussian pooling, as in iSP-Gaussian: keeps sigma's gradient finite.
@@ -97,6 +97,19 @@ def lip_pool2d(x: torch.Tensor, logit: torch.Tensor, kernel_size: Ints, stride: 
                padding: Ints, ceil_mode: bool = False) -> torch.Tensor:
     """LIP: importance-weighted mean Σ x·e^logit / Σ e^logit over each window's valid pixels."""
     return _weighted_mean(x, lambda l: l, kernel_size, stride, padding, ceil_mode, logit_src=logit)
+
+
+def lip_pool2d_gated(x: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+                     eps: float, coeff: float, kernel_size: Ints, stride: Ints, padding: Ints,
+                     ceil_mode: bool = False) -> torch.Tensor:
+    """LIP with the logit ``coeff·sigmoid(instance_norm(pre, weight, bias, eps))``."""
+    acc = _acc_dtype(pre)
+    # instance_norm written out: F.instance_norm refuses 1x1 planes in training mode.
+    var, mean = torch.var_mean(pre.to(acc), dim=(2, 3), keepdim=True, correction=0)
+    z = (pre.to(acc) - mean) * torch.rsqrt(var + eps) * weight.to(acc)[:, None, None] \
+        + bias.to(acc)[:, None, None]
+    logit = (coeff * torch.sigmoid(z)).to(x.dtype)
+    return lip_pool2d(x, logit, kernel_size, stride, padding, ceil_mode)
 
 
 def _soft_pool(x: torch.Tensor, kernel_size: Ints, stride: Ints, padding: Ints,

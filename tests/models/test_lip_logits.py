@@ -2,6 +2,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+
+import lip_det.ops
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -121,34 +123,87 @@ def test_bad_arguments():
         BottleneckLIP(8)(torch.randn(1, 8, 4, 4))
 
 
+def _unfused(layer, x, shared=None):
+    """The layer as the reference writes it: IN and SoftGate modules, then LIP on the logit."""
+    from lip_det.ops import lip_pool2d
+    return lip_pool2d(x, layer.compute_logit(x, shared), layer.kernel_size, layer.stride,
+                      layer.padding)
+
+
+@pytest.mark.parametrize('backend', ['fused', 'reference'])
 @pytest.mark.parametrize('depth', [18, 50])
-def test_memory_efficient_recompute_gives_identical_outputs_and_gradients(depth):
-    """LIP layers recompute norm -> gate -> pool in backward; results must not change at all."""
+def test_fused_gate_equals_norm_gate_modules(depth, backend, monkeypatch):
+    """LIP layers run IN + SoftGate inside the op; outputs and every gradient must equal the
+    module-by-module composition (InstanceNorm2d, SoftGate, lip_pool2d)."""
     from lip_det.layers.lip_logits import LIPLayer
     from lip_det.models.backbones import LIPResNet
+    if backend == 'fused' and not lip_det.ops.fused_available():
+        pytest.skip('extension not built')
+    monkeypatch.setenv('LIP_DET_OPS', backend)
     torch.manual_seed(0)
-    net = LIPResNet(depth=depth, out_indices=(0, 1, 2, 3), norm_eval=False, lip_memory_efficient=True)
-    assert all(m.memory_efficient for m in net.modules() if isinstance(m, LIPLayer))
-    assert not any(m.memory_efficient for m in LIPResNet(depth=depth).modules()
-                   if isinstance(m, LIPLayer))
+    net = LIPResNet(depth=depth, out_indices=(0, 1, 2, 3), norm_eval=False).double()
     net.init_weights()
-    for m in net.modules():  # leave the average-pooling start so that the logits matter
-        if isinstance(m, LIPLayer):
-            torch.nn.init.normal_(m.zero_conv().weight, std=0.05)
-    x = torch.randn(2, 3, 64, 64)
+    layers = [m for m in net.modules() if isinstance(m, LIPLayer)]
+    for m in layers:  # leave the average-pooling start so that the logits matter
+        torch.nn.init.normal_(m.zero_conv().weight, std=0.2)
+        norm = m.logit_module()[-2]
+        torch.nn.init.normal_(norm.weight, 1.0, 0.5)
+        torch.nn.init.normal_(norm.bias, 0.0, 0.5)
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
     results = []
-    for efficient in (True, False):
-        for m in net.modules():
-            if isinstance(m, LIPLayer):
-                m.memory_efficient = efficient
+    for fused_gate in (True, False):
+        forwards = {m: m.forward for m in layers}
+        if not fused_gate:
+            for m in layers:
+                m.forward = (lambda layer: lambda inp, shared=None: _unfused(layer, inp, shared))(m)
         net.zero_grad()
         outs = net(x)
         sum(o.square().mean() for o in outs).backward()
         results.append(([o.detach() for o in outs],
                         {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+        for m, f in forwards.items():
+            m.forward = f
     (o1, g1), (o2, g2) = results
     for a, b in zip(o1, o2):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
-    assert g1.keys() == g2.keys() and any('logit' in k or 'postprocessing' in k for k in g1)
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+    assert g1.keys() == g2.keys()
+    assert any(k.endswith('postprocessing.bn.weight') for k in g1)
     for k in g1:
-        torch.testing.assert_close(g1[k], g2[k], rtol=1e-5, atol=1e-6, msg=k)
+        torch.testing.assert_close(g1[k], g2[k], rtol=1e-8, atol=1e-10, msg=k)
+
+
+def _saved_bytes(fn) -> int:
+    """Bytes of the distinct storages autograd saves while running fn()."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize('layer_cls', ['SimplifiedLIP', 'BottleneckLIP'])
+def test_fused_gate_keeps_two_fewer_input_sized_tensors(layer_cls):
+    """What the fused gate is for: training memory. The unfused layer also keeps the gate's
+    output and the logit (two tensors of x's size); the fused one keeps x, pre and per-plane sums."""
+    torch.manual_seed(0)
+    c = 16
+    x = torch.randn(2, c, 32, 40, requires_grad=True)
+    if layer_cls == 'SimplifiedLIP':
+        layer, shared = SimplifiedLIP(c), None
+    else:
+        trunk = BottleneckShared(c, 8)
+        layer, shared = BottleneckLIP(c, 8), trunk(x).detach().requires_grad_()
+    fused_bytes = _saved_bytes(lambda: layer(x, shared))
+    unfused_bytes = _saved_bytes(lambda: _unfused(layer, x, shared))
+    x_bytes = x.numel() * x.element_size()
+    assert unfused_bytes - fused_bytes >= 2 * x_bytes * 0.99, (fused_bytes, unfused_bytes, x_bytes)
+
+
+def test_layer_rejects_a_logit_module_without_instance_norm():
+    layer = SimplifiedLIP(4)
+    layer.logit.bn = torch.nn.BatchNorm2d(4)
+    with pytest.raises(TypeError, match='must end with InstanceNorm2d'):
+        layer(torch.randn(1, 4, 8, 8))

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from lip_det.ops import gauss_pool2d, lip_pool2d, maxent_pool2d, soft_pool1d, soft_pool2d, soft_pool3d
+from lip_det.ops import (gauss_pool2d, lip_pool2d, lip_pool2d_gated, maxent_pool2d, soft_pool1d,
+                         soft_pool2d, soft_pool3d)
 
 X = torch.randn(2, 3, 8, 8)
 
@@ -46,7 +47,26 @@ def test_logit_must_match_x():
         lip_pool2d(X, meta, 2)
 
 
+def test_gated_lip_arguments_are_checked():
+    c = torch.ones(3)
+    with pytest.raises(ValueError, match='pre must have the shape of x'):
+        lip_pool2d_gated(X, X[:, :2], c, c, 2)
+    with pytest.raises(TypeError, match='pre must have the dtype of x'):
+        lip_pool2d_gated(X, X.double(), c, c, 2)
+    with pytest.raises(ValueError, match=r'weight must have shape \(C,\) = \(3,\)'):
+        lip_pool2d_gated(X, X, torch.ones(2, 3), c, 2)
+    with pytest.raises(ValueError, match='bias must have shape'):
+        lip_pool2d_gated(X, X, c, torch.ones(4), 2)
+    with pytest.raises(TypeError, match='bias must be a torch.Tensor'):
+        lip_pool2d_gated(X, X, c, 0.5, 2)
+    for name in ('eps', 'coeff'):
+        for bad in (0, -1.0, float('inf'), True, '12'):
+            with pytest.raises(ValueError, match=f'{name} must be a positive finite number'):
+                lip_pool2d_gated(X, X, c, c, 2, **{name: bad})
+
+
 @pytest.mark.parametrize('fn', [soft_pool2d, lambda x, k: lip_pool2d(x, x, k),
+                                lambda x, k: lip_pool2d_gated(x, x, torch.ones(1), torch.ones(1), k),
                                 lambda x, k: maxent_pool2d(x, torch.ones(1), k),
                                 lambda x, k: gauss_pool2d(x, torch.ones(1), k)])
 def test_input_must_be_float_and_4d(fn):

@@ -31,6 +31,19 @@ def test_lip_matches_reference(geom, seed, logit_scale):
 
 
 @settings(max_examples=300)
+@given(geometry(nd=2), st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 30.0]),
+       st.sampled_from([-5.0, 0.0, 3.0]), st.sampled_from([(1e-5, 12.0), (0.5, 1.0)]))
+def test_lip_gated_matches_reference(geom, seed, pre_scale, pre_shift, eps_coeff):
+    """The fused norm + gate: logit = coeff·σ(IN(pre)) made in the kernel, every gradient."""
+    shape, k, s, p, ceil = geom
+    x = _inputs(shape, seed)
+    pre = _inputs(shape, seed + 1, pre_scale) + pre_shift
+    weight, bias = _inputs(shape[1:2], seed + 2, 2.0), _inputs(shape[1:2], seed + 3, 2.0)
+    assert_matches_reference('lip_pool2d_gated', [x, pre, weight, bias], (*eps_coeff, k, s, p, ceil),
+                             rtol=1e-8, atol=1e-9)
+
+
+@settings(max_examples=300)
 @given(st.sampled_from([1, 2, 3]), st.data())
 def test_soft_pool_matches_reference(nd, data):
     shape, k, s, p, ceil = data.draw(geometry(nd=nd, max_kernel=5 if nd == 3 else 7,
@@ -53,7 +66,8 @@ def test_per_window_param_ops_match_reference(geom, seed, layout, name):
 
 @settings(max_examples=200)
 @given(geometry(nd=2, max_kernel=5), st.integers(0, 2**16),
-       st.sampled_from(['lip_pool2d', 'soft_pool2d', 'maxent_pool2d', 'gauss_pool2d']),
+       st.sampled_from(['lip_pool2d', 'lip_pool2d_gated', 'soft_pool2d', 'maxent_pool2d',
+                        'gauss_pool2d']),
        st.sampled_from(['', 'default']))
 def test_float32_matches_float64_reference(geom, seed, name, isa):
     """The float32 kernels (vectorised, own exp) against the float32 reference, in the best
@@ -68,15 +82,20 @@ def test_float32_matches_float64_reference(geom, seed, name, isa):
 def _check_float32(geom, seed, name):
     shape, k, s, p, ceil = geom
     x = _inputs(shape, seed, dtype=torch.float32)
+    c = shape[1:2]
     extra = {'lip_pool2d': [_inputs(shape, seed + 1, 3.0, torch.float32)], 'soft_pool2d': [],
+             'lip_pool2d_gated': [_inputs(shape, seed + 1, 3.0, torch.float32),
+                                  _inputs(c, seed + 2, 1.0, torch.float32),
+                                  _inputs(c, seed + 3, 1.0, torch.float32)],
              'maxent_pool2d': [_inputs((shape[0], shape[1], 1, 1), seed + 1, 1.0, torch.float32)],
              'gauss_pool2d': [_inputs((1,), seed + 1, 1.0, torch.float32)]}[name]
     from .fused_helpers import fused, run
     from lip_det.ops import reference
-    out_f, grads_f = run(name, fused(), [x] + extra, (k, s, p, ceil))
+    geom = ((1e-5, 12.0) if name == 'lip_pool2d_gated' else ()) + (k, s, p, ceil)
+    out_f, grads_f = run(name, fused(), [x] + extra, geom)
     # Against the float32 reference: Gaussian pooling's E[x²] − μ² cancels catastrophically in
     # float32 for near-constant windows, identically in both (a float64 oracle would flag that).
-    out_r, grads_r = run(name, reference, [x] + extra, (k, s, p, ceil))
+    out_r, grads_r = run(name, reference, [x] + extra, geom)
     torch.testing.assert_close(out_f, out_r, rtol=1e-5, atol=1e-5)
     for gf, gr in zip(grads_f, grads_r):
         # λ/η gradients sum over many windows: scale the tolerance with their magnitude.
@@ -113,3 +132,26 @@ def test_special_cases_of_lip():
     avg = torch.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
     torch.testing.assert_close(fused().lip_pool2d(x, torch.zeros_like(x), *geom), avg)
     torch.testing.assert_close(fused().lip_pool2d(x, x, *geom), fused().soft_pool2d(x, *geom))
+
+
+def test_gate_saturation_and_constant_planes():
+    """A saturated gate (|IN output| ~ 1e3) gives 0 or coeff without NaN; a zero norm weight gives
+    the constant logit coeff·σ(bias), i.e. average pooling, and no gradient to pre; a constant
+    plane (variance 0 < eps) is exact too."""
+    from .fused_helpers import fused
+    x = _inputs((2, 3, 9, 10), 4)
+    pre = _inputs((2, 3, 9, 10), 5)
+    big = torch.full((3,), 1e3, dtype=F64)
+    geom = ((3, 3), (2, 2), (1, 1), True)
+    assert_matches_reference('lip_pool2d_gated', [x, pre, big, 0 * big], (1e-5, 12.0, *geom))
+    y = fused().lip_pool2d_gated(x.float(), pre.float(), big.float(), 0 * big.float(), 1e-5, 12.0, *geom)
+    assert torch.isfinite(y).all()
+    avg = torch.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+    p = pre.clone().requires_grad_()
+    y0 = fused().lip_pool2d_gated(x, p, 0 * big, big / 1e3, 1e-5, 12.0, *geom)
+    torch.testing.assert_close(y0, avg)
+    (g,) = torch.autograd.grad(y0.sum(), p)
+    assert torch.equal(g, torch.zeros_like(g))
+    flat = torch.ones_like(pre) * 7.0
+    flat[1, 2] = pre[1, 2]
+    assert_matches_reference('lip_pool2d_gated', [x, flat, big / 1e3, big / 1e3], (1e-5, 12.0, *geom))

@@ -30,7 +30,10 @@ def _op_cases(dtype=torch.float32, requires_grad=True):
     x = _rand(*shape, dtype=dtype, seed=1)
     g = _rand(2, 3, *out, dtype=dtype, seed=2)
     ops = torch.ops.lip_det
+    gate = (_rand(*shape, dtype=dtype, seed=20), _rand(3, dtype=dtype, seed=21),
+            _rand(3, dtype=dtype, seed=22))
     cases = [(ops.lip_pool2d, (x, _rand(*shape, dtype=dtype, seed=3), k, s, p, ceil)),
+             (ops.lip_pool2d_gated, (x, *gate, 1e-5, 12.0, k, s, p, ceil)),
              (ops.soft_pool1d, (_rand(2, 3, 9, dtype=dtype), [3], [2], [1], ceil)),
              (ops.soft_pool2d, (x, k, s, p, ceil)),
              (ops.soft_pool3d, (_rand(1, 2, 4, 5, 6, dtype=dtype), [2, 2, 3], [2, 1, 2], [1, 0, 1], ceil))]
@@ -40,6 +43,7 @@ def _op_cases(dtype=torch.float32, requires_grad=True):
     fwd = [(op, tuple(a.clone().requires_grad_(requires_grad) if isinstance(a, torch.Tensor) else a
                       for a in args)) for op, args in cases]
     bwd = [(ops.lip_pool2d_backward, (g, x, cases[0][1][1], k, s, p, ceil)),
+           (ops.lip_pool2d_gated_backward, (g, x, *gate, 1e-5, 12.0, k, s, p, ceil)),
            (ops.soft_pool2d_backward, (g, x, k, s, p, ceil)),
            (ops.maxent_pool2d_backward, (g, x, _rand(2, 3, 1, 1, dtype=dtype), k, s, p, ceil)),
            (ops.gauss_pool2d_backward, (g, x, _rand(1, dtype=dtype), k, s, p, ceil))]
@@ -59,6 +63,10 @@ def test_gradcheck_float64(geom):
     x = _rand(1, 2, 7, 8, dtype=F64, seed=5).requires_grad_()
     l = _rand(1, 2, 7, 8, dtype=F64, seed=6).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: f.lip_pool2d(a, b, k, s, p, ceil), (x, l))
+    weight = _rand(2, dtype=F64, seed=23).requires_grad_()
+    bias = _rand(2, dtype=F64, seed=24).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b, c, d: f.lip_pool2d_gated(a, b, c, d, 1e-5, 12.0, k, s, p, ceil), (x, l, weight, bias))
     assert torch.autograd.gradcheck(lambda a: f.soft_pool2d(a, k, s, p, ceil), (x,))
     assert torch.autograd.gradcheck(lambda a: f.soft_pool1d(a, k[:1], s[:1], p[:1], ceil),
                                     (_rand(2, 2, 9, dtype=F64).requires_grad_(),))
@@ -83,6 +91,7 @@ class _Tiny(torch.nn.Module):
         from lip_det import ops
         h = self.conv(x)
         a = ops.lip_pool2d(h, torch.sigmoid(self.logit(h)) * 12.0, 3, 2, 1)
+        a = a + ops.lip_pool2d_gated(h, self.logit(h), self.logit.bias, self.logit.bias, 3, 2, 1)
         b = ops.soft_pool2d(h, 2)
         lam = torch.sigmoid(h.mean((2, 3), keepdim=True))
         c = ops.maxent_pool2d(h, lam, 2)
@@ -120,13 +129,15 @@ def test_half_types_are_finite_and_close_to_float32(dtype):
     logit = (_rand(2, 4, 15, 17, seed=9).sigmoid() * 12).to(dtype)
     lam = _rand(2, 4, 1, 1, seed=10).sigmoid().to(dtype)
     tol = dict(rtol=2e-2, atol=2e-2) if dtype == torch.bfloat16 else dict(rtol=2e-3, atol=2e-3)
+    nc = _rand(4, seed=25).to(dtype)
     cases = [('lip_pool2d', [x, logit]), ('soft_pool2d', [x]), ('maxent_pool2d', [x, lam]),
-             ('gauss_pool2d', [x, lam])]
+             ('gauss_pool2d', [x, lam]), ('lip_pool2d_gated', [x, logit, nc, nc])]
     for name, args in cases:
         half_args = [a.clone().requires_grad_() for a in args]
         ref_args = [a.float().requires_grad_() for a in args]
-        y = getattr(f, name)(*half_args, *geom)
-        y32 = getattr(f, name)(*ref_args, *geom)
+        g_args = ((1e-5, 12.0) if name == 'lip_pool2d_gated' else ()) + geom
+        y = getattr(f, name)(*half_args, *g_args)
+        y32 = getattr(f, name)(*ref_args, *g_args)
         assert y.dtype == dtype and torch.isfinite(y).all(), name
         torch.testing.assert_close(y.float(), y32, **tol)
         g = torch.randn_like(y32)
@@ -183,6 +194,16 @@ def test_backward_is_deterministic():
     (lambda x: torch.ops.lip_det.lip_pool2d(x, x[:, :1], [2, 2], [1, 1], [0, 0], False), ValueError, 'logit'),
     (lambda x: torch.ops.lip_det.maxent_pool2d(x, torch.ones(2, 2), [2, 2], [2, 2], [0, 0], False),
      ValueError, 'lam/eta'),
+    (lambda x: torch.ops.lip_det.lip_pool2d_gated(x, x, torch.ones(3, 1), torch.ones(3), 1e-5, 12.0,
+                                                  [2, 2], [2, 2], [0, 0], False), ValueError, r'weight must have shape \[C\]'),
+    (lambda x: torch.ops.lip_det.lip_pool2d_gated(x, x, torch.ones(3), torch.ones(2), 1e-5, 12.0,
+                                                  [2, 2], [2, 2], [0, 0], False), ValueError, 'bias must have shape'),
+    (lambda x: torch.ops.lip_det.lip_pool2d_gated(x, x.double(), torch.ones(3), torch.ones(3), 1e-5, 12.0,
+                                                  [2, 2], [2, 2], [0, 0], False), TypeError, "pre must have x's dtype"),
+    (lambda x: torch.ops.lip_det.lip_pool2d_gated(x, x, torch.ones(3), torch.ones(3), 1e-5, -1.0,
+                                                  [2, 2], [2, 2], [0, 0], False), ValueError, 'coeff'),
+    (lambda x: torch.ops.lip_det.lip_pool2d_gated(x, x, torch.ones(3), torch.ones(3), 0.0, 12.0,
+                                                  [2, 2], [2, 2], [0, 0], False), ValueError, 'eps'),
 ])
 def test_raw_ops_reject_bad_arguments(call, exc, match):
     """The C++ entry points check what the Python API checks, so direct callers cannot read out of bounds."""
@@ -215,6 +236,8 @@ def test_cuda_matches_cpu(dtype):
         l = _rand(2, 3, 13, 11, seed=18).to(dtype)
         out = out_size(x.shape, k, s, p, ceil)
         cases = [('lip_pool2d', [x, l]), ('soft_pool2d', [x])]
+        nc = (_rand(3, seed=26).to(dtype), _rand(3, seed=27).to(dtype))
+        gated = [x, l, *nc]
         for shp in per_window_layouts(2, 3, out).values():
             lam = _rand(*shp, seed=19).to(dtype)
             cases += [('maxent_pool2d', [x, lam]), ('gauss_pool2d', [x, lam])]
@@ -227,3 +250,12 @@ def test_cuda_matches_cpu(dtype):
             g = torch.randn_like(yc)
             for a, b in zip(torch.autograd.grad(yg, gpu, g.cuda()), torch.autograd.grad(yc, cpu, g)):
                 torch.testing.assert_close(a.cpu(), b, **tol)
+        cpu = [a.clone().requires_grad_() for a in gated]
+        gpu = [a.cuda().requires_grad_() for a in gated]
+        yc = f.lip_pool2d_gated(*cpu, 1e-5, 12.0, k, s, p, ceil)
+        yg = f.lip_pool2d_gated(*gpu, 1e-5, 12.0, k, s, p, ceil)
+        tol = dict(rtol=1e-2, atol=1e-2) if dtype in (torch.float16, torch.bfloat16) else {}
+        torch.testing.assert_close(yg.cpu(), yc, **tol)
+        g = torch.randn_like(yc)
+        for a, b in zip(torch.autograd.grad(yg, gpu, g.cuda()), torch.autograd.grad(yc, cpu, g)):
+            torch.testing.assert_close(a.cpu(), b, **tol)

@@ -141,9 +141,6 @@ class LIPResNet(PooledResNetBase):
         lip_stem: replace the stem max-pool by ``SimplifiedLIP``.
         lip_stages: per stage, whether its stride-2 first block uses LIP (default: all).
         coeff: SoftGate range ``(0, coeff)`` of the logits.
-        lip_memory_efficient: recompute each LIP layer's norm -> gate -> pooling in backward
-            instead of storing them (LIP-R50 at 800x1216: peak training memory 1.51x -> 1.34x
-            of ResNet-50, fwd+bwd time 1.27x -> 1.76x; see README). Results are identical.
     """
 
     block_map = {BasicBlock: LIPBasicBlock, Bottleneck: LIPBottleneck}
@@ -152,9 +149,8 @@ class LIPResNet(PooledResNetBase):
                  logit_width: int = LIP_LOGIT_WIDTH, lip_stem: bool = True,
                  lip_stages: Optional[Sequence[bool]] = None,
                  coeff: float = LIP_COEFF, num_stages: int = 4, style: str = 'pytorch',
-                 avg_down: bool = False, lip_memory_efficient: bool = False, **kwargs) -> None:
+                 avg_down: bool = False, **kwargs) -> None:
         check_choice('logit_module', logit_module, LOGIT_MODULES)
-        check_choice('lip_memory_efficient', lip_memory_efficient, (True, False))
         if isinstance(logit_width, bool) or not isinstance(logit_width, int) or logit_width < 1:
             raise ValueError(f'logit_width must be a positive int, got {logit_width!r}')
         check_choice('lip_stem', lip_stem, (True, False))
@@ -171,9 +167,6 @@ class LIPResNet(PooledResNetBase):
                                       else lip_stages, num_stages)
         self.coeff = float(coeff)
         super().__init__(depth, num_stages=num_stages, style=style, avg_down=avg_down, **kwargs)
-        for module in self.modules():
-            if isinstance(module, LIPLayer):
-                module.memory_efficient = lip_memory_efficient
 
     def _make_stem_layer(self, in_channels: int, stem_channels: int) -> None:
         super()._make_stem_layer(in_channels, stem_channels)
