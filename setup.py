@@ -7,6 +7,7 @@ compiled against the torch that is installed: ``pip install --no-build-isolation
 import glob
 import os
 import re
+import sys
 
 from setuptools import find_packages, setup
 
@@ -41,6 +42,12 @@ def get_extensions() -> list:
     torch_version = tuple(int(v) for v in re.findall(r'\d+', torch.__version__)[:2])
     # torch 2.14 headers need C++20; 2.13 still accepts C++17.
     cxx_flags = ['-O3', '-std=c++20', '-fno-math-errno', '-fno-trapping-math']
+    link_flags = []
+    if sys.platform.startswith('linux'):
+        # ATen's at::parallel_for is an inline `#pragma omp parallel` in its headers: without
+        # -fopenmp the kernels compile fine but run on one thread.
+        cxx_flags.append('-fopenmp')
+        link_flags.append('-fopenmp')
     define_macros = []
     cuda_sources = sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu')))
     use_cuda = os.environ.get('FORCE_CUDA') == '1' or (
@@ -50,9 +57,11 @@ def get_extensions() -> list:
         define_macros.append(('WITH_CUDA', None))
         return [CUDAExtension('lip_det._C', sources + cuda_sources, include_dirs=[os.path.join(ROOT, 'csrc')],
                               define_macros=define_macros,
-                              extra_compile_args={'cxx': cxx_flags, 'nvcc': ['-O3', '-std=c++20']})]
+                              extra_compile_args={'cxx': cxx_flags, 'nvcc': ['-O3', '-std=c++20']},
+                              extra_link_args=link_flags)]
     return [CppExtension('lip_det._C', sources, include_dirs=[os.path.join(ROOT, 'csrc')],
-                         define_macros=define_macros, extra_compile_args={'cxx': cxx_flags})]
+                         define_macros=define_macros, extra_compile_args={'cxx': cxx_flags},
+                         extra_link_args=link_flags)]
 
 
 def cmdclass() -> dict:

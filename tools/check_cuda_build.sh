@@ -64,7 +64,7 @@ compile() {  # src
       -D__CUDA_NO_HALF2_OPERATORS__ --expt-relaxed-constexpr -Xcompiler -fPIC -Werror all-warnings \
       -diag-suppress 20012,20014 2>&1 | sed "s|^|[$src] |"
   else
-    g++ -std=c++20 -O3 -fPIC -fno-math-errno -fno-trapping-math -c "$ROOT/$src" -o "$obj" \
+    g++ -std=c++20 -O3 -fPIC -fno-math-errno -fno-trapping-math -fopenmp -c "$ROOT/$src" -o "$obj" \
       "${INCLUDES[@]}" "${DEFINES[@]}" 2>&1 | grep -v 'Wc++20-extensions\|^In file included\|^  *from\|bit-fields only\|^ *[0-9]* | \|^ *| *^' | sed "s|^|[$src] |" || true
   fi
   [ -s "$obj" ] || { echo "check_cuda_build: FAILED to compile $src" >&2; return 1; }
@@ -86,6 +86,6 @@ for p in "${pids[@]}"; do wait "$p" || status=1; done
 [ $status -eq 0 ] || { echo "check_cuda_build: compile errors" >&2; exit 1; }
 
 # --no-undefined: every symbol our objects use must resolve in this torch / CUDA / Python.
-g++ -shared -Wl,--no-undefined -o "$OUT/_C.so" "$OUT"/*.o -L"$TORCH_DIR/lib" -L"$CUDA_HOME/lib64" \
+g++ -shared -fopenmp -Wl,--no-undefined -o "$OUT/_C.so" "$OUT"/*.o -L"$TORCH_DIR/lib" -L"$CUDA_HOME/lib64" \
   -L"$PY_LIB" -lc10 -ltorch -ltorch_cpu -ltorch_python -lc10_cuda -ltorch_cuda -lcudart -l"$PY_LDLIB"
 echo "check_cuda_build: OK, ${#SOURCES[@]} sources compiled and linked in $(( $(date +%s) - start )) s -> $OUT/_C.so"
