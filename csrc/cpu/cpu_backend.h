@@ -45,9 +45,14 @@ void add_row(CpuIsa isa, const RowLayout& rl, const acc_t* buf, acc_t* dst) {
 }
 
 template <typename acc_t>
-void norm_gate_grad_plane(CpuIsa isa, int64_t n, const acc_t* pre, acc_t* g, const Gate<acc_t>& m,
-                          acc_t mean, acc_t rstd, double* gweight, double* gbias) {
-  LIPDET_ROWS_DISPATCH(isa, norm_gate_grad_plane(n, pre, g, m, mean, rstd, gweight, gbias))
+void norm_grad_plane(CpuIsa isa, int64_t n, const acc_t* pre, acc_t* g, acc_t scale, acc_t mean, acc_t rstd,
+                     double* gweight, double* gbias) {
+  LIPDET_ROWS_DISPATCH(isa, norm_grad_plane(n, pre, g, scale, mean, rstd, gweight, gbias))
+}
+
+template <typename acc_t>
+acc_t weight_row(CpuIsa isa, int64_t n, const acc_t* L, const acc_t* X, acc_t* W, acc_t* XW) {
+  LIPDET_ROWS_DISPATCH(isa, weight_row(n, L, X, W, XW))
 }
 
 template <typename acc_t>

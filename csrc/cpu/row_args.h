@@ -63,6 +63,17 @@ struct RowArgs {
   // backward only
   const acc_t* g;
   acc_t *E, *GX, *GL, *glam;
+  // Shifted path (kLogit, kPlaneLam): per input row r its maximum logit Mr[r], the weights
+  // Wr[r] = e^{L − Mr[r]} and Xr·Wr in XWr[r]; scratch of OW entries in gdr and `exact` (the
+  // outputs whose window needs the exact window-max form, see weighted_pool_cpu.cpp).
+  const acc_t* const* Wr;
+  const acc_t* const* XWr;
+  const acc_t* Mr;
+  acc_t* gdr;
+  int64_t* exact;
+  // The fused gate: GL is chained through it (∂L/∂z = ∂L/∂logit · gate_slope) before the scatter.
+  bool gated;
+  acc_t coeff;
 };
 
 // One output row of Gaussian pooling.
@@ -93,12 +104,13 @@ struct GaussRow {
                 const Gate<float>& m);                                         \
   void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, \
                 const Gate<double>& m);                                        \
-  void norm_gate_grad_plane(int64_t n, const float* pre, float* g, const Gate<float>& m, \
-                            float mean, float rstd, double* gweight, double* gbias); \
-  void norm_gate_grad_plane(int64_t n, const double* pre, double* g,           \
-                            const Gate<double>& m, double mean, double rstd,   \
-                            double* gweight, double* gbias);                   \
+  void norm_grad_plane(int64_t n, const float* pre, float* g, float scale, float mean, \
+                       float rstd, double* gweight, double* gbias);            \
+  void norm_grad_plane(int64_t n, const double* pre, double* g, double scale,  \
+                       double mean, double rstd, double* gweight, double* gbias); \
   void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
+  float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW);     \
+  double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW); \
   void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
   void add_row(const RowLayout& rl, const float* buf, float* dst);             \
   void add_row(const RowLayout& rl, const double* buf, double* dst);           \

@@ -6,6 +6,7 @@
 // so the compiler vectorises it, exp included (exp_nonpos is branch-free).
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "cpu/row_args.h"
 #include "gauss_pool.h"
@@ -224,31 +225,23 @@ LIPDET_INLINE void moments_any(int64_t n, const acc_t* __restrict v, double* mea
   *m2 = tsq;
 }
 
-// The fused norm and gate's backward over one plane of n pixels: g holds ∂L/∂logit and becomes
-// ∂L/∂pre; returns the plane's ∂L/∂γ and ∂L/∂β (norm_grad in weighted_pool.h).
+// InstanceNorm's backward over one plane of n pixels: g holds ∂L/∂z (z = scale·pre + shift, the
+// gate already chained in) and becomes ∂L/∂pre; returns the plane's ∂L/∂γ and ∂L/∂β (norm_grad).
 template <typename acc_t>
-LIPDET_INLINE void norm_gate_grad_any(int64_t n, const acc_t* __restrict pre, acc_t* __restrict g,
-                                      const Gate<acc_t>& m, acc_t mean, acc_t rstd, double* gweight,
-                                      double* gbias) {
-  const acc_t a = m.scale, b = m.shift, coeff = m.coeff;
+LIPDET_INLINE void norm_grad_any(int64_t n, const acc_t* __restrict pre, acc_t* __restrict g, acc_t a,
+                                 acc_t mean, acc_t rstd, double* gweight, double* gbias) {
   constexpr int64_t kLanes = 16;  // independent partial sums, so the reductions vectorise
   double sz[kLanes] = {}, sc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int64_t l = 0; l < kLanes; ++l) {
-      const acc_t p = pre[i + l];
-      const acc_t dz = g[i + l] * gate_slope(gate_logit(a * p + b, coeff), coeff);
-      sz[l] += dz;
-      sc[l] += dz * (p - mean);
-      g[i + l] = dz;
+      sz[l] += g[i + l];
+      sc[l] += g[i + l] * (pre[i + l] - mean);
     }
   double tz = 0, tc = 0;
   for (; i < n; ++i) {
-    const acc_t p = pre[i];
-    const acc_t dz = g[i] * gate_slope(gate_logit(a * p + b, coeff), coeff);
-    tz += dz;
-    tc += dz * (p - mean);
-    g[i] = dz;
+    tz += g[i];
+    tc += g[i] * (pre[i] - mean);
   }
   for (int64_t l = 0; l < kLanes; ++l) {
     tz += sz[l];
@@ -258,6 +251,167 @@ LIPDET_INLINE void norm_gate_grad_any(int64_t n, const acc_t* __restrict pre, ac
   for (i = 0; i < n; ++i) g[i] = a * g[i] + ng.c0 + ng.c1 * (pre[i] - mean);
   *gweight = ng.gweight;
   *gbias = ng.gbias;
+}
+
+// A loaded row for the shifted path: returns M = max L (fill −inf never wins), writes
+// W = e^{L − M} (0 at the fill) and XW = X·W. One exp per input pixel instead of one per tap.
+template <typename acc_t>
+LIPDET_INLINE acc_t weight_row_any(int64_t n, const acc_t* __restrict L, const acc_t* __restrict X,
+                                   acc_t* __restrict W, acc_t* __restrict XW) {
+  constexpr int64_t kLanes = 16;
+  acc_t mx[kLanes];
+  for (int64_t l = 0; l < kLanes; ++l) mx[l] = -std::numeric_limits<acc_t>::infinity();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int64_t l = 0; l < kLanes; ++l) mx[l] = L[i + l] > mx[l] ? L[i + l] : mx[l];
+  acc_t m = -std::numeric_limits<acc_t>::infinity();
+  for (; i < n; ++i) m = L[i] > m ? L[i] : m;
+  for (int64_t l = 0; l < kLanes; ++l) m = mx[l] > m ? mx[l] : m;
+  for (i = 0; i < n; ++i) {
+    const acc_t w = wp_weight(L[i], m);
+    W[i] = w;
+    XW[i] = X[i] * w;
+  }
+  return m;
+}
+
+// Below this a window's Σ e^{l − M} (M: the largest row maximum of the window) has lost its
+// largest term to the exp's underflow range: such windows take the exact window-max form.
+template <typename acc_t>
+constexpr acc_t shifted_tiny() {
+  return std::is_same<acc_t, float>::value ? acc_t(1e-19) : acc_t(1e-150);
+}
+
+// Σ e^{l−peak}, Σ x·e^{l−peak} of output o from the row buffers, the window's own peak.
+template <typename acc_t>
+LIPDET_INLINE WeightedSums<acc_t> exact_sums(const RowArgs<acc_t>& a, int64_t o) {
+  WeightedSums<acc_t> ws{-std::numeric_limits<acc_t>::infinity(), acc_t(0), acc_t(0)};
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const acc_t l = a.Lr[r][(kk % a.s) * a.J + kk / a.s + o];
+      ws.peak = l > ws.peak ? l : ws.peak;
+    }
+  for (int64_t r = 0; r < a.R; ++r)
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t i = (kk % a.s) * a.J + kk / a.s + o;
+      const acc_t e = wp_weight(a.Lr[r][i], ws.peak);
+      ws.den += e;
+      ws.num += e * a.Xr[r][i];
+    }
+  return ws;
+}
+
+template <typename acc_t>
+LIPDET_INLINE void tap_shifted_sums(int64_t n, acc_t f, const acc_t* __restrict w, const acc_t* __restrict xw,
+                                    acc_t* __restrict den, acc_t* __restrict num) {
+  for (int64_t o = 0; o < n; ++o) {
+    den[o] += f * w[o];
+    num[o] += f * xw[o];
+  }
+}
+
+template <typename acc_t>
+LIPDET_INLINE void scale_row(int64_t n, acc_t f, const acc_t* __restrict src, acc_t* __restrict dst) {
+  for (int64_t o = 0; o < n; ++o) dst[o] = src[o] * f;
+}
+
+template <typename acc_t>
+LIPDET_INLINE void chain_gate(int64_t n, acc_t coeff, const acc_t* __restrict l, acc_t* __restrict gl) {
+  for (int64_t i = 0; i < n; ++i) gl[i] *= gate_slope(l[i], coeff);
+}
+
+// den and num of every output of the row on the shifted weights; returns how many outputs went
+// to `exact` (their den/num are then exact_sums', relative to their own peak).
+template <typename acc_t>
+LIPDET_INLINE int64_t shifted_sums(const RowArgs<acc_t>& a, acc_t* __restrict den, acc_t* __restrict num) {
+  const int64_t OW = a.OW;
+  acc_t m = -std::numeric_limits<acc_t>::infinity();
+  for (int64_t r = 0; r < a.R; ++r) m = a.Mr[r] > m ? a.Mr[r] : m;
+  for (int64_t o = 0; o < OW; ++o) den[o] = acc_t(0);
+  for (int64_t o = 0; o < OW; ++o) num[o] = acc_t(0);
+  for (int64_t r = 0; r < a.R; ++r) {
+    const acc_t f = wp_weight(a.Mr[r], m);
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t off = (kk % a.s) * a.J + kk / a.s;
+      tap_shifted_sums(OW, f, a.Wr[r] + off, a.XWr[r] + off, den, num);
+    }
+  }
+  int64_t n_exact = 0;
+  for (int64_t o = 0; o < OW; ++o)
+    if (!(den[o] >= shifted_tiny<acc_t>())) {  // also NaN: the exact form propagates it
+      const WeightedSums<acc_t> ws = exact_sums(a, o);
+      den[o] = ws.den;
+      num[o] = ws.num;
+      a.exact[n_exact++] = o;
+    }
+  return n_exact;
+}
+
+template <typename acc_t>
+LIPDET_INLINE void divide_row(int64_t n, const acc_t* __restrict num, const acc_t* __restrict den,
+                              acc_t* __restrict y) {
+  for (int64_t o = 0; o < n; ++o) y[o] = num[o] / den[o];
+}
+
+// num -> y = num/den, den -> upstream/den (in place).
+template <typename acc_t>
+LIPDET_INLINE void finish_row(int64_t n, const acc_t* __restrict g, acc_t* __restrict num, acc_t* __restrict den) {
+  for (int64_t o = 0; o < n; ++o) {
+    const acc_t d = den[o];
+    num[o] = num[o] / d;
+    den[o] = g[o] / d;
+  }
+}
+
+template <typename acc_t>
+LIPDET_INLINE void fwd_shifted(const RowArgs<acc_t>& a) {
+  shifted_sums(a, a.den, a.num);
+  divide_row(a.OW, a.num, a.den, a.y);
+}
+
+// Backward of one output row on the shifted weights: each tap's weight is f_r·W; exact outputs
+// are taken out of the vector loops (gd = 0) and done one by one from their own peak.
+template <typename acc_t, int M, bool GLAM>
+LIPDET_INLINE void bwd_shifted(const RowArgs<acc_t>& a) {
+  const int64_t OW = a.OW;
+  const int64_t n_exact = shifted_sums(a, a.den, a.num);
+  acc_t* y = a.num;   // num becomes y and den becomes upstream/den
+  acc_t* gd = a.den;
+  finish_row(OW, a.g, y, gd);
+  if constexpr (GLAM)
+    for (int64_t o = 0; o < OW; ++o) a.glam[o] = acc_t(0);
+  acc_t m = -std::numeric_limits<acc_t>::infinity();
+  for (int64_t r = 0; r < a.R; ++r) m = a.Mr[r] > m ? a.Mr[r] : m;
+  acc_t* gdr = a.gdr;
+  for (int64_t r = 0; r < a.R; ++r) {
+    const acc_t f = wp_weight(a.Mr[r], m);
+    scale_row(OW, f, gd, gdr);
+    for (int64_t i = 0; i < n_exact; ++i) gdr[a.exact[i]] = acc_t(0);
+    for (int64_t kk = 0; kk < a.k; ++kk) {
+      const int64_t off = (kk % a.s) * a.J + kk / a.s, goff = r * a.S + off;
+      tap_grad<acc_t, M, GLAM>(OW, nullptr, a.lam, a.Xr[r] + off, a.Wr[r] + off, gdr, y, a.GX + goff,
+                               M == kLogit ? a.GL + goff : nullptr, a.glam);
+    }
+  }
+  for (int64_t i = 0; i < n_exact; ++i) {
+    const int64_t o = a.exact[i];
+    const WeightedSums<acc_t> ws = exact_sums(a, o);
+    for (int64_t r = 0; r < a.R; ++r)
+      for (int64_t kk = 0; kk < a.k; ++kk) {
+        const int64_t j = (kk % a.s) * a.J + kk / a.s + o, gj = r * a.S + j;
+        const acc_t xv = a.Xr[r][j];
+        const PixelGrad<acc_t> pg = wp_pixel_grad(gd[o], wp_weight(a.Lr[r][j], ws.peak), xv, y[o]);
+        if constexpr (M == kLogit) {
+          a.GX[gj] += pg.d;
+          a.GL[gj] += pg.t;
+        } else {
+          a.GX[gj] += pg.d + a.lam * pg.t;
+        }
+        if constexpr (GLAM) a.glam[o] += pg.t * (xv - y[o]);
+      }
+  }
+  if (a.gated)  // chain ∂L/∂logit through the gate while the rows are in cache
+    for (int64_t r = 0; r < a.R; ++r) chain_gate(a.S, a.coeff, a.Lr[r], a.GL + r * a.S);
 }
 
 // dst[c] += buf[q*J + j] for the valid columns: a row gradient back to the input layout.
@@ -288,19 +442,20 @@ void add_any(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
   else add_phases<acc_t, 0>(rl, buf, dst);
 }
 
+// kLogit and kPlaneLam take the shifted path (their logits do not depend on the window);
+// per-window λ (kOutLam) computes every tap's exp from the window's own peak.
 template <typename acc_t>
 void weighted_fwd_any(int mode, const RowArgs<acc_t>& a) {
   if (mode == kOutLam) fwd_row<acc_t, kOutLam>(a);
-  else if (mode == kPlaneLam) fwd_row<acc_t, kPlaneLam>(a);
-  else fwd_row<acc_t, kLogit>(a);
+  else fwd_shifted(a);
 }
 
 template <typename acc_t>
 void weighted_bwd_any(int mode, bool glam, const RowArgs<acc_t>& a) {
-  if (mode == kLogit) bwd_row<acc_t, kLogit, false>(a);
+  if (mode == kLogit) bwd_shifted<acc_t, kLogit, false>(a);
   else if (mode == kOutLam) bwd_row<acc_t, kOutLam, true>(a);
-  else if (glam) bwd_row<acc_t, kPlaneLam, true>(a);
-  else bwd_row<acc_t, kPlaneLam, false>(a);
+  else if (glam) bwd_shifted<acc_t, kPlaneLam, true>(a);
+  else bwd_shifted<acc_t, kPlaneLam, false>(a);
 }
 
 }  // namespace
@@ -323,13 +478,19 @@ void load_row(const RowLayout& rl, const double* src, double* dst, double fill, 
 }
 void add_row(const RowLayout& rl, const float* buf, float* dst) { add_any(rl, buf, dst); }
 void add_row(const RowLayout& rl, const double* buf, double* dst) { add_any(rl, buf, dst); }
-void norm_gate_grad_plane(int64_t n, const float* pre, float* g, const Gate<float>& m, float mean, float rstd,
-                          double* gweight, double* gbias) {
-  norm_gate_grad_any(n, pre, g, m, mean, rstd, gweight, gbias);
+void norm_grad_plane(int64_t n, const float* pre, float* g, float scale, float mean, float rstd,
+                     double* gweight, double* gbias) {
+  norm_grad_any(n, pre, g, scale, mean, rstd, gweight, gbias);
 }
-void norm_gate_grad_plane(int64_t n, const double* pre, double* g, const Gate<double>& m, double mean,
-                          double rstd, double* gweight, double* gbias) {
-  norm_gate_grad_any(n, pre, g, m, mean, rstd, gweight, gbias);
+void norm_grad_plane(int64_t n, const double* pre, double* g, double scale, double mean, double rstd,
+                     double* gweight, double* gbias) {
+  norm_grad_any(n, pre, g, scale, mean, rstd, gweight, gbias);
+}
+float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW) {
+  return weight_row_any(n, L, X, W, XW);
+}
+double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW) {
+  return weight_row_any(n, L, X, W, XW);
 }
 void plane_moments(int64_t n, const float* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
 void plane_moments(int64_t n, const double* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }

@@ -35,12 +35,13 @@ template <typename acc_t>
 struct Scratch {
   struct Slot {
     int64_t tag = -1, used = -1;
-    std::vector<acc_t> X, L;
+    std::vector<acc_t> X, L, W, XW;  // W, XW: the shifted path's weights (row_kernels.h)
+    acc_t M = 0;
   };
   std::vector<Slot> slots;
-  std::vector<acc_t> mask, peak, den, num, E, GX, GL, glam;
-  std::vector<int64_t> rows;
-  std::vector<const acc_t*> Xr, Lr;
+  std::vector<acc_t> mask, peak, den, num, E, GX, GL, glam, gdr, Mr;
+  std::vector<int64_t> rows, exact;
+  std::vector<const acc_t*> Xr, Lr, Wr, XWr;
   int64_t plane = -1, stamp = 0;
 
   Scratch(CpuIsa isa, const Geometry& g, const RowLayout& rl, bool logit, bool backward) {
@@ -48,7 +49,11 @@ struct Scratch {
     slots.resize(2 * R);
     for (Slot& sl : slots) {
       sl.X.resize(S);
-      if (logit) sl.L.resize(S);
+      if (logit) {
+        sl.L.resize(S);
+        sl.W.resize(S);
+        sl.XW.resize(S);
+      }
     }
     mask.resize(S);
     load_row(isa, rl, slots[0].X.data(), mask.data(), -std::numeric_limits<acc_t>::infinity(), kLoadZero);
@@ -58,6 +63,11 @@ struct Scratch {
     rows.resize(R);
     Xr.resize(R);
     Lr.resize(R);
+    Wr.resize(R);
+    XWr.resize(R);
+    Mr.resize(R);
+    exact.resize(OW);
+    gdr.resize(OW);
     if (backward) {
       E.resize(R * g.w.k * OW);
       GX.resize(R * S);
@@ -66,10 +76,11 @@ struct Scratch {
     }
   }
 
-  // Point Xr/Lr at the valid input rows of output row (od, oh) of plane p; returns their count.
-  // With a gate, lp holds LIP's pre-gate map and the rows get the plane's gated logits.
+  // Point Xr (and Lr, Wr, XWr, Mr when `lsrc`) at the valid input rows of output row (od, oh)
+  // of plane p; returns their count. The logit rows are load_row(lsrc, kind, m): LIP's logit
+  // (kLoadCopy), its pre-norm map through the gate (kLoadGate), or λ·x (kLoadScale).
   int64_t load(CpuIsa isa, const Geometry& g, const RowLayout& rl, int64_t p, const acc_t* xp,
-               const acc_t* lp, const Gate<acc_t>* gate, int64_t od, int64_t oh) {
+               const acc_t* lsrc, int kind, const Gate<acc_t>& m, int64_t od, int64_t oh) {
     if (p != plane) {
       plane = p;
       for (Slot& sl : slots) sl.tag = -1;
@@ -85,13 +96,17 @@ struct Scratch {
           if (sl.used != stamp && (hit == nullptr || sl.used < hit->used)) hit = &sl;
         hit->tag = rows[r];
         load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0), kLoadCopy);
-        if (lp != nullptr)
-          load_row(isa, rl, lp + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(),
-                   gate ? kLoadGate : kLoadCopy, gate ? *gate : Gate<acc_t>{acc_t(1), acc_t(0), acc_t(1)});
+        if (lsrc != nullptr) {
+          load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
+          hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), hit->W.data(), hit->XW.data());
+        }
       }
       hit->used = stamp;
       Xr[r] = hit->X.data();
-      Lr[r] = lp != nullptr ? hit->L.data() : nullptr;
+      Lr[r] = lsrc != nullptr ? hit->L.data() : nullptr;
+      Wr[r] = lsrc != nullptr ? hit->W.data() : nullptr;
+      XWr[r] = lsrc != nullptr ? hit->XW.data() : nullptr;
+      Mr[r] = lsrc != nullptr ? hit->M : acc_t(0);
     }
     return R;
   }
@@ -114,6 +129,11 @@ struct Scratch {
     a.GX = GX.data();
     a.GL = GL.data();
     a.glam = glam.data();
+    a.Wr = Wr.data();
+    a.XWr = XWr.data();
+    a.Mr = Mr.data();
+    a.gdr = gdr.data();
+    a.exact = exact.data();
     return a;
   }
 };
@@ -133,6 +153,26 @@ Gate<acc_t> plane_gate(const Inputs& in, int64_t p) {
   return {in.scale.data_ptr<acc_t>()[p], in.shift.data_ptr<acc_t>()[p], static_cast<acc_t>(in.coeff)};
 }
 
+// What Scratch::load reads as the logit rows of plane p: LIP's logit or its pre-norm map through
+// the plane's gate, or λ·x; none for per-window λ (kOutLam).
+template <typename acc_t, int M>
+struct LogitRows {
+  const acc_t* src;
+  int kind;
+  Gate<acc_t> m;
+};
+
+template <typename acc_t, int M>
+LogitRows<acc_t, M> logit_rows(const Inputs& in, int64_t p, const acc_t* xp, const acc_t* lp, acc_t lam) {
+  if constexpr (M == kLogit) {
+    if (in.gated()) return {lp, kLoadGate, plane_gate<acc_t>(in, p)};
+    return {lp, kLoadCopy, {acc_t(1), acc_t(0), acc_t(1)}};
+  } else if constexpr (M == kPlaneLam) {
+    return {xp, kLoadScale, {lam, acc_t(0), acc_t(1)}};
+  }
+  return {nullptr, kLoadCopy, {acc_t(1), acc_t(0), acc_t(1)}};
+}
+
 template <typename acc_t, int M>
 void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
   const RowLayout rl(g.w);
@@ -146,14 +186,14 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
   acc_t* y = out.data_ptr<acc_t>();
   at::parallel_for(0, total, std::max<int64_t>(1, 16384 / std::max<int64_t>(work, 1)),
                    [&](int64_t begin, int64_t end) {
-    Scratch<acc_t> s(isa, g, rl, M == kLogit, false);
+    Scratch<acc_t> s(isa, g, rl, M != kOutLam, false);
     for (int64_t t = begin; t < end; ++t) {
       const int64_t p = t / rows_per_plane, rr = t % rows_per_plane;
       const int64_t od = rr / g.h.out, oh = rr % g.h.out;
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
-      const Gate<acc_t> gate = in.gated() ? plane_gate<acc_t>(in, p) : Gate<acc_t>{};
-      const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr,
-                               in.gated() ? &gate : nullptr, od, oh);
+      const acc_t* xp = x + p * g.in_plane();
+      const LogitRows<acc_t, M> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
+      const int64_t R = s.load(isa, g, rl, p, xp, lr.src, lr.kind, lr.m, od, oh);
       RowArgs<acc_t> a = s.args(g, rl, R);
       a.lam = plane_lam;
       const int64_t orow = p * g.out_plane() + rr * g.w.out;
@@ -180,19 +220,25 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
   acc_t* glamp = GLAM ? glam.data_ptr<acc_t>() : nullptr;
   double* ggate = in.gated() ? glam.data_ptr<double>() : nullptr;
   at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
-    Scratch<acc_t> s(isa, g, rl, M == kLogit, true);
+    Scratch<acc_t> s(isa, g, rl, M != kOutLam, true);
     for (int64_t p = begin; p < end; ++p) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
-      const Gate<acc_t> gate = in.gated() ? plane_gate<acc_t>(in, p) : Gate<acc_t>{};
+      const acc_t* xp = x + p * g.in_plane();
+      const LogitRows<acc_t, M> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
+      // The gradients are zeroed here, plane by plane, not by a separate pass over the tensors:
+      // the plane is then in cache for the scatter that follows.
+      std::fill(gxp + p * g.in_plane(), gxp + (p + 1) * g.in_plane(), acc_t(0));
+      if (M == kLogit) std::fill(glp + p * g.in_plane(), glp + (p + 1) * g.in_plane(), acc_t(0));
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
-          const int64_t R = s.load(isa, g, rl, p, x + p * g.in_plane(), l ? l + p * g.in_plane() : nullptr,
-                                   in.gated() ? &gate : nullptr, od, oh);
+          const int64_t R = s.load(isa, g, rl, p, xp, lr.src, lr.kind, lr.m, od, oh);
           std::fill(s.GX.begin(), s.GX.begin() + R * S, acc_t(0));
           if (M == kLogit) std::fill(s.GL.begin(), s.GL.begin() + R * S, acc_t(0));
           RowArgs<acc_t> a = s.args(g, rl, R);
           a.lam = plane_lam;
+          a.gated = in.gated();
+          a.coeff = static_cast<acc_t>(in.coeff);
           const int64_t orow = p * g.out_plane() + (od * g.h.out + oh) * g.w.out;
           if constexpr (M == kOutLam) a.lamrow = lam + orow;
           a.g = go + orow;
@@ -210,10 +256,10 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
           }
         }
       if constexpr (GLAM && M == kPlaneLam) glamp[p] = plane_glam;
-      if (ggate != nullptr)  // the plane's ∂L/∂logit is complete: chain it through gate and norm
-        norm_gate_grad_plane(isa, g.in_plane(), l + p * g.in_plane(), glp + p * g.in_plane(), gate,
-                             in.mean.data_ptr<acc_t>()[p], in.rstd.data_ptr<acc_t>()[p], ggate + 2 * p,
-                             ggate + 2 * p + 1);
+      if (ggate != nullptr)  // the plane's ∂L/∂z is complete: chain it through the norm
+        norm_grad_plane(isa, g.in_plane(), l + p * g.in_plane(), glp + p * g.in_plane(), lr.m.scale,
+                        in.mean.data_ptr<acc_t>()[p], in.rstd.data_ptr<acc_t>()[p], ggate + 2 * p,
+                        ggate + 2 * p + 1);
     }
   });
 }
@@ -290,8 +336,8 @@ GatedGrads CpuBackend::gated_backward(const at::Tensor& grad, const at::Tensor& 
                                       const PlaneNorm& norm, const Geometry& g) {
   const Inputs in = prepare_gated(x, pre, norm);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
-  at::Tensor gx = at::zeros_like(in.x);
-  at::Tensor gpre = at::zeros_like(in.logit);
+  at::Tensor gx = at::empty_like(in.x);  // zeroed plane by plane in backward_mode
+  at::Tensor gpre = at::empty_like(in.logit);
   at::Tensor gnorm = at::empty({g.planes(), 2}, in.x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_backward",
                              [&] { backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gpre, gnorm); });
@@ -321,8 +367,8 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
                     g.out_shape, ", got ", grad.sizes());
   const Inputs in = prepare(kind, x, logit, lam, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
-  at::Tensor gx = at::zeros_like(in.x);
-  at::Tensor gl = kind == Weighted::kLip ? at::zeros_like(in.logit) : at::Tensor();
+  at::Tensor gx = at::empty_like(in.x);  // zeroed plane by plane in backward_mode
+  at::Tensor gl = kind == Weighted::kLip ? at::empty_like(in.logit) : at::Tensor();
   at::Tensor glam;
   if (kind == Weighted::kMaxEnt)
     glam = in.mode == kOutLam ? at::empty({g.planes(), g.out_plane()}, in.x.options())

@@ -116,6 +116,23 @@ def test_huge_logits_stay_finite_and_exact(scale):
     torch.testing.assert_close(y_max, torch.nn.functional.max_pool2d(x, 2), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize('name', ['lip_pool2d', 'soft_pool2d'])
+def test_float32_widely_spread_logits_take_the_exact_path(name):
+    """Logits spread by ~100 within a row: the per-row shift underflows some windows entirely;
+    those windows must fall back to their own maximum and still match the float32 reference."""
+    from .fused_helpers import fused, run
+    from lip_det.ops import reference
+    x = _inputs((2, 3, 11, 13), 7, 100.0, torch.float32)
+    extra = [_inputs((2, 3, 11, 13), 8, 100.0, torch.float32)] if name == 'lip_pool2d' else []
+    geom = ((3, 3), (2, 2), (1, 1), False)
+    out_f, grads_f = run(name, fused(), [x] + extra, geom)
+    out_r, grads_r = run(name, reference, [x] + extra, geom)
+    assert torch.isfinite(out_f).all()
+    torch.testing.assert_close(out_f, out_r, rtol=1e-5, atol=1e-4)
+    for gf, gr in zip(grads_f, grads_r):
+        torch.testing.assert_close(gf, gr, rtol=1e-4, atol=1e-4 * max(1.0, gr.abs().max().item()))
+
+
 def test_gaussian_variance_floor_matches_reference():
     """Constant windows (var = 0 < 1e-6): σ is the floor and carries no gradient to x."""
     x = torch.ones(1, 2, 6, 6, dtype=F64)
