@@ -18,7 +18,7 @@ train mode as in a detector (``norm_eval=True``), loss = sum of the output means
 
 Usage:
     python tools/benchmark_backbones.py [--depths 50 [101]] [--models R50 LIP-R50 ...]
-        [--iters 3] [--big-iters 1] [--warmup 1] [--batch 4] [--big-batch 1] [--no-big]
+        [--iters 3] [--big-iters 1] [--warmup 1] [--rounds 1] [--batch 4] [--big-batch 1] [--no-big]
         [--threads N]
         [--json PATH]
 """
@@ -189,6 +189,16 @@ def count_flops(model: torch.nn.Module, size=SMALL) -> Dict[str, float]:
 
 
 # ----------------------------------------------------------------------------- time and memory
+def _cpu_jiffies() -> Optional[List[int]]:
+    """(steal, total) jiffies of all CPUs from /proc/stat, or None off Linux."""
+    try:
+        with open('/proc/stat') as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return [fields[7] if len(fields) > 7 else 0, sum(fields[:8])]
+
+
 def _rss_bytes() -> int:
     with open('/proc/self/statm') as f:
         return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -286,28 +296,44 @@ def benchmark(args) -> dict:
         model = build(cfg)
         n = sum(p.numel() for p in model.parameters())
         fc = FC_PARAMS['DenseNet' if cfg['type'] == 'LIPDenseNet' else 'ResNet']
-        row: Dict[str, Any] = dict(model=name, cfg=cfg, params_m=n / 1e6,
-                                   params_with_fc_m=(n + fc) / 1e6, **count_flops(model))
+        rows.append(dict(model=name, cfg=cfg, params_m=n / 1e6, params_with_fc_m=(n + fc) / 1e6,
+                         **count_flops(model)))
         del model
         gc.collect()
+    # Rounds interleave the backbones (every backbone once per round, per size and pass), so a
+    # slow spell of the machine hits all of them instead of skewing one ratio.
+    samples: Dict[tuple, List[dict]] = {}
+    # A virtual machine's host may take CPU time away (steal): wall times then stretch while
+    # process CPU time does not. Recorded so that a reader knows how far to trust wall times.
+    jiffies0 = _cpu_jiffies()
+    for rnd in range(args.rounds):
         for label, size, batch, iters in sizes:
             for mode in ('fwd', 'fwd_bwd'):
-                r = measure(cfg, size, batch, mode, iters, args.warmup, args.threads)
-                row[f'{mode}_ms_{label}'] = r['ms']
-                row[f'{mode}_cpu_ms_{label}'] = r['cpu_ms']
-                row[f'{mode}_peak_mib_{label}'] = r['peak_mib']
-                row['op_path'] = r['op_path']
-                row['threads'] = r['threads']
-                print(f'  {name:16s} {label:>8s} {mode:7s} {r["ms"]:9.1f} ms/img '
-                      f'(CPU {r["cpu_ms"]:9.1f} ms) '
-                      f'{r["peak_mib"]:8.0f} MiB  ({r["op_path"]} ops)', file=sys.stderr, flush=True)
-        rows.append(row)
+                for row in rows:
+                    r = measure(row['cfg'], size, batch, mode, iters, args.warmup, args.threads)
+                    samples.setdefault((row['model'], label, mode), []).append(r)
+                    print(f'  [{rnd + 1}/{args.rounds}] {row["model"]:16s} {label:>8s} {mode:7s} '
+                          f'{r["ms"]:9.1f} ms/img (CPU {r["cpu_ms"]:9.1f} ms) '
+                          f'{r["peak_mib"]:8.0f} MiB  ({r["op_path"]} ops)', file=sys.stderr, flush=True)
+    jiffies1 = _cpu_jiffies()
+    steal = None
+    if jiffies0 and jiffies1 and jiffies1[1] > jiffies0[1]:
+        steal = (jiffies1[0] - jiffies0[0]) / (jiffies1[1] - jiffies0[1])
+    for row in rows:
+        for label, *_ in sizes:
+            for mode in ('fwd', 'fwd_bwd'):
+                runs = samples[(row['model'], label, mode)]
+                for key, out in (('ms', 'ms'), ('cpu_ms', 'cpu_ms'), ('peak_mib', 'peak_mib')):
+                    row[f'{mode}_{out}_{label}'] = statistics.median(r[key] for r in runs)
+                row[f'{mode}_ms_{label}_rounds'] = [r['ms'] for r in runs]
+                row['op_path'] = runs[-1]['op_path']
+                row['threads'] = runs[-1]['threads']
     by_name = {r['model']: r for r in rows}
     for r in rows:
         base = by_name[baseline_of(r['model'], r['cfg'])]
         for key in list(r):
             if key.startswith(('gflops', 'fwd_ms', 'fwd_bwd_ms', 'fwd_cpu', 'fwd_bwd_cpu',
-                               'fwd_peak', 'fwd_bwd_peak')):
+                               'fwd_peak', 'fwd_bwd_peak')) and not key.endswith('_rounds'):
                 r[f'{key}_ratio'] = _ratio(r[key], base[key])
     paths = sorted({r['op_path'] for r in rows})
     return dict(command='python ' + ' '.join([os.path.relpath(__file__, REPO)] + sys.argv[1:]),
@@ -315,7 +341,8 @@ def benchmark(args) -> dict:
                 torch=torch.__version__, threads=rows[0]['threads'] if rows else None,
                 load_average=' '.join(f'{v:.1f}' for v in os.getloadavg()),
                 batch_224=args.batch, batch_800x1216=args.big_batch, iters=args.iters,
-                big_iters=args.big_iters, warmup=args.warmup, rows=rows)
+                big_iters=args.big_iters, warmup=args.warmup, rounds=args.rounds,
+                cpu_steal=steal, rows=rows)
 
 
 def format_table(report: dict) -> str:
@@ -341,11 +368,14 @@ def format_table(report: dict) -> str:
             cells += [f(r, f'fwd_ms_{s}'), f(r, f'fwd_bwd_ms_{s}'), f(r, f'fwd_bwd_cpu_ms_{s}'),
                       f(r, f'fwd_bwd_peak_mib_{s}', 0)]
         lines.append('| ' + ' | '.join(cells) + ' |')
+    steal = report.get('cpu_steal')
+    steal_note = '' if steal is None else f", CPU steal {100 * steal:.0f}% during the run"
     note = (f"op path: {report['op_path']}; torch {report['torch']}, {report['threads']} threads, "
-            f"load average {report['load_average']}; CPU ms = process CPU time (all threads); "
+            f"load average {report['load_average']}{steal_note}; CPU ms = process CPU time (all threads); "
             f"ms per image, batch {report['batch_224']} at 224 and {report['batch_800x1216']} at "
-            f"800x1216; median of {report['iters']} / {report['big_iters']} timed passes after "
-            f"{report['warmup']} warm-up; peak = peak RSS above the built model.")
+            f"800x1216; median over {report['rounds']} interleaved round(s) of the median of "
+            f"{report['iters']} / {report['big_iters']} timed passes after {report['warmup']} "
+            f"warm-up; peak = peak RSS above the built model.")
     return '\n'.join(lines + ['', note])
 
 
@@ -356,6 +386,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--iters', type=int, default=3, help='timed passes at 224x224')
     p.add_argument('--big-iters', type=int, default=1, help='timed passes at 800x1216')
     p.add_argument('--warmup', type=int, default=1)
+    p.add_argument('--rounds', type=int, default=1,
+                   help='repeat every measurement this often, backbones interleaved; report medians')
     p.add_argument('--batch', type=int, default=4, help='batch at 224x224')
     p.add_argument('--big-batch', type=int, default=1, help='batch at 800x1216')
     p.add_argument('--no-big', action='store_true', help='skip 800x1216')
@@ -363,7 +395,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--json', metavar='PATH', help='also write the figures as JSON')
     p.add_argument('--child', help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    for name in ('iters', 'big_iters', 'batch', 'big_batch'):
+    for name in ('iters', 'big_iters', 'batch', 'big_batch', 'rounds'):
         if getattr(args, name) < 1:
             p.error(f'--{name.replace("_", "-")} must be >= 1')
     if args.warmup < 0:
