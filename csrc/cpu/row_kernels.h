@@ -310,6 +310,25 @@ LIPDET_INLINE void tap_shifted_sums(int64_t n, acc_t f, const acc_t* __restrict 
   }
 }
 
+// k = 3, s = 2: taps 0 and 2 read phase 0 at o and o + 1, tap 1 reads phase 1 at o.
+template <typename acc_t>
+LIPDET_INLINE void tap3_shifted_sums(int64_t n, acc_t f, const acc_t* __restrict w0, const acc_t* __restrict w1,
+                                     const acc_t* __restrict xw0, const acc_t* __restrict xw1,
+                                     acc_t* __restrict den, acc_t* __restrict num) {
+  for (int64_t o = 0; o < n; ++o) {
+    den[o] += f * (w0[o] + w1[o] + w0[o + 1]);
+    num[o] += f * (xw0[o] + xw1[o] + xw0[o + 1]);
+  }
+}
+
+// How many of v[0, n) are below t or NaN (a vectorisable count before any scalar scan).
+template <typename acc_t>
+LIPDET_INLINE int64_t count_below(int64_t n, const acc_t* __restrict v, acc_t t) {
+  int64_t c = 0;
+  for (int64_t o = 0; o < n; ++o) c += !(v[o] >= t);
+  return c;
+}
+
 template <typename acc_t>
 LIPDET_INLINE void scale_row(int64_t n, acc_t f, const acc_t* __restrict src, acc_t* __restrict dst) {
   for (int64_t o = 0; o < n; ++o) dst[o] = src[o] * f;
@@ -331,11 +350,15 @@ LIPDET_INLINE int64_t shifted_sums(const RowArgs<acc_t>& a, acc_t* __restrict de
   for (int64_t o = 0; o < OW; ++o) num[o] = acc_t(0);
   for (int64_t r = 0; r < a.R; ++r) {
     const acc_t f = wp_weight(a.Mr[r], m);
-    for (int64_t kk = 0; kk < a.k; ++kk) {
-      const int64_t off = (kk % a.s) * a.J + kk / a.s;
-      tap_shifted_sums(OW, f, a.Wr[r] + off, a.XWr[r] + off, den, num);
-    }
+    if (a.k == 3 && a.s == 2)  // the LIP-ResNet geometry: three taps in one pass over den/num
+      tap3_shifted_sums(OW, f, a.Wr[r], a.Wr[r] + a.J, a.XWr[r], a.XWr[r] + a.J, den, num);
+    else
+      for (int64_t kk = 0; kk < a.k; ++kk) {
+        const int64_t off = (kk % a.s) * a.J + kk / a.s;
+        tap_shifted_sums(OW, f, a.Wr[r] + off, a.XWr[r] + off, den, num);
+      }
   }
+  if (count_below(OW, den, shifted_tiny<acc_t>()) == 0) return 0;
   int64_t n_exact = 0;
   for (int64_t o = 0; o < OW; ++o)
     if (!(den[o] >= shifted_tiny<acc_t>())) {  // also NaN: the exact form propagates it
