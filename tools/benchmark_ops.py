@@ -1,6 +1,7 @@
 """Fused vs plain-PyTorch pooling ops on this CPU: time, peak memory and the bandwidth floor.
 
-For each method (LIP, SoftPool, Max-Ent, Gaussian) and detection-sized shape, measures side by
+For each method (LIP; LIP with InstanceNorm and SoftGate fused, ``lip_gated``, the op LIP-ResNet
+calls; SoftPool, Max-Ent, Gaussian) and detection-sized shape, measures side by
 side in one run: forward time (inference, no autograd), forward+backward time, and the peak
 memory allocated above the inputs during forward+backward, of three implementations:
 
@@ -45,8 +46,12 @@ from lip_det.ops import _ext, reference  # noqa: E402
 
 SHAPES = {'lip_stem': ((2, 64, 400, 672), (3, 3), (2, 2), (1, 1)),
           'stage_transition': ((2, 256, 200, 336), (3, 3), (2, 2), (1, 1))}
-METHODS = ('lip', 'soft', 'maxent', 'gauss')
-OP_NAMES = {'lip': 'lip_pool2d', 'soft': 'soft_pool2d', 'maxent': 'maxent_pool2d', 'gauss': 'gauss_pool2d'}
+METHODS = ('lip', 'lip_gated', 'soft', 'maxent', 'gauss')
+OP_NAMES = {'lip': 'lip_pool2d', 'lip_gated': 'lip_pool2d_gated', 'soft': 'soft_pool2d',
+            'maxent': 'maxent_pool2d', 'gauss': 'gauss_pool2d'}
+# Arguments between the tensors and the window geometry: lip_gated's InstanceNorm eps and
+# SoftGate coeff, LIP-ResNet's values.
+SCALARS = {'lip_gated': (1e-5, 12.0)}
 
 
 def make_inputs(method: str, shape: Sequence[int], seed: int = 0) -> List[torch.Tensor]:
@@ -56,6 +61,9 @@ def make_inputs(method: str, shape: Sequence[int], seed: int = 0) -> List[torch.
     n, c = shape[:2]
     if method == 'lip':  # SoftGate output: sigmoid·12
         return [x, torch.randn(shape, generator=gen).sigmoid_().mul_(12.0)]
+    if method == 'lip_gated':  # a logit conv's output and its InstanceNorm's affine parameters
+        return [x, torch.randn(shape, generator=gen), torch.rand(c, generator=gen) + 0.5,
+                torch.randn(c, generator=gen)]
     if method == 'maxent':  # GFGP: one λ in (0, 1) per sample and channel
         return [x, torch.randn(n, c, 1, 1, generator=gen).sigmoid_()]
     if method == 'gauss':  # η = softplus(...) per sample and channel
@@ -73,6 +81,12 @@ class Expression:
 
     @staticmethod
     def lip_pool2d(x, logit, k, s, p, ceil_mode=False):
+        return Expression._weighted(x, logit, k, s, p, ceil_mode)
+
+    @staticmethod
+    def lip_pool2d_gated(x, pre, weight, bias, eps, coeff, k, s, p, ceil_mode=False):
+        # LIP-ResNet's logit tail as the reference writes it: InstanceNorm, sigmoid·coeff, LIP.
+        logit = torch.sigmoid(F.instance_norm(pre, weight=weight, bias=bias, eps=eps)) * coeff
         return Expression._weighted(x, logit, k, s, p, ceil_mode)
 
     @staticmethod
@@ -196,7 +210,7 @@ def main(argv=None) -> int:
         floors = {}
         for method in args.methods:
             inputs = make_inputs(method, shape)
-            # Inputs the size of x count; a per-(n, c) λ/η is noise next to them.
+            # Inputs the size of x count; a per-(n, c) λ/η or per-channel weight is noise next to them.
             n_inputs = sum(t.numel() == inputs[0].numel() for t in inputs)
             if n_inputs not in floors:
                 floors[n_inputs] = copy_floor_ms([t for t in inputs if t.numel() == inputs[0].numel()],
@@ -205,8 +219,19 @@ def main(argv=None) -> int:
             row = {'shape_name': shape_name, 'shape': list(shape), 'kernel': list(k), 'stride': list(s),
                    'padding': list(p), 'method': method, 'full_size_inputs': n_inputs,
                    'copy_floor_ms': floor, 'copy_floor_cpu_ms': floor_cpu}
+            args_geom = SCALARS.get(method, ()) + geom
+            # The three implementations must compute the same thing before their times compare.
+            with torch.no_grad():
+                outs = {name: getattr(impl, OP_NAMES[method])(*inputs, *args_geom)
+                        for name, impl in impls.items()}
+            row['max_abs_diff_vs_fused'] = {name: (outs[name] - outs['fused']).abs().max().item()
+                                            for name in impls if name != 'fused'}
+            for name, diff in row['max_abs_diff_vs_fused'].items():
+                if not diff <= 1e-3:
+                    raise SystemExit(f'benchmark_ops: {name} {method} differs from fused by {diff}')
+            del outs
             for name, impl in impls.items():
-                row[name] = measure(impl, method, inputs, geom, args.repeat)
+                row[name] = measure(impl, method, inputs, args_geom, args.repeat)
             f = row['fused']
             row['ratios'] = {'fused_fwd_over_floor': f['fwd_ms'] / floor,
                              'fused_fwd_cpu_over_floor_cpu': f['fwd_cpu_ms'] / floor_cpu}
