@@ -54,8 +54,8 @@ template <typename acc_t>
 struct RowArgs {
   int64_t R, S, J, k, s, OW;
   const acc_t* const* Xr;  // the R input rows, deinterleaved, fill 0
-  const acc_t* const* Lr;  // kLogit: their logits, fill -inf
-  const acc_t* mask;       // 0 at valid columns, -inf at padding (same layout, any row)
+  const acc_t* const* Lr;  // kLogit, kPlaneLam: their logits (λ·x for kPlaneLam), fill -inf
+  const acc_t* mask;       // kOutLam: 0 at valid columns, -inf at padding (same layout, any row)
   const acc_t* lamrow;     // kOutLam: λ of each output of the row
   acc_t lam;            // kPlaneLam: the plane's λ
   acc_t *peak, *den, *num;

@@ -21,38 +21,8 @@
 namespace lip_det {
 namespace {
 
-// A tap's logit: the logit row (kLogit), or λ·x plus the row layout's 0 / -inf validity mask.
-template <typename acc_t, int M>
-LIPDET_INLINE acc_t tap_logit(acc_t lam, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
-                              const acc_t* __restrict ls, int64_t o) {
-  if constexpr (M == kOutLam) return lamrow[o] * xs[o] + ls[o];
-  if constexpr (M == kPlaneLam) return lam * xs[o] + ls[o];
-  return ls[o];
-}
-
 // The per-tap loops take restrict parameters: GCC trusts restrict on parameters (also once
 // inlined), not on local pointers, and without it versions or gives up on these loops.
-template <typename acc_t, int M>
-LIPDET_INLINE void tap_peak(int64_t n, acc_t lam, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
-                            const acc_t* __restrict ls, acc_t* __restrict peak) {
-  for (int64_t o = 0; o < n; ++o) {
-    const acc_t l = tap_logit<acc_t, M>(lam, lamrow, xs, ls, o);
-    peak[o] = l > peak[o] ? l : peak[o];
-  }
-}
-
-template <typename acc_t, int M, bool STORE_E>
-LIPDET_INLINE void tap_exp(int64_t n, acc_t lam, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
-                           const acc_t* __restrict ls, const acc_t* __restrict peak,
-                           acc_t* __restrict den, acc_t* __restrict num, acc_t* __restrict e_out) {
-  for (int64_t o = 0; o < n; ++o) {
-    const acc_t e = wp_weight(tap_logit<acc_t, M>(lam, lamrow, xs, ls, o), peak[o]);
-    if constexpr (STORE_E) e_out[o] = e;
-    den[o] += e;
-    num[o] += e * xs[o];
-  }
-}
-
 template <typename acc_t, int M, bool GLAM>
 LIPDET_INLINE void tap_grad(int64_t n, const acc_t* __restrict lamrow, acc_t lam,
                             const acc_t* __restrict xs, const acc_t* __restrict e,
@@ -72,49 +42,72 @@ LIPDET_INLINE void tap_grad(int64_t n, const acc_t* __restrict lamrow, acc_t lam
   }
 }
 
+// ---- per-window λ (Max-Ent with λ of shape [N, C, oH, oW]): a pixel's logit λ_o·x differs
+// between the windows that share it, so every tap takes its exp from its window's own peak.
+// The mask row adds 0 at valid columns and −inf at padding.
+template <typename acc_t>
+LIPDET_INLINE void tap_peak(int64_t n, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+                            const acc_t* __restrict mask, acc_t* __restrict peak) {
+  for (int64_t o = 0; o < n; ++o) {
+    const acc_t l = lamrow[o] * xs[o] + mask[o];
+    peak[o] = l > peak[o] ? l : peak[o];
+  }
+}
+
+template <typename acc_t, bool STORE_E>
+LIPDET_INLINE void tap_exp(int64_t n, const acc_t* __restrict lamrow, const acc_t* __restrict xs,
+                           const acc_t* __restrict mask, const acc_t* __restrict peak,
+                           acc_t* __restrict den, acc_t* __restrict num, acc_t* __restrict e_out) {
+  for (int64_t o = 0; o < n; ++o) {
+    const acc_t e = wp_weight(lamrow[o] * xs[o] + mask[o], peak[o]);
+    if constexpr (STORE_E) e_out[o] = e;
+    den[o] += e;
+    num[o] += e * xs[o];
+  }
+}
+
 // Peak, den and num of every output of the row; with STORE_E the weights are kept for the backward.
-template <typename acc_t, int M, bool STORE_E>
-LIPDET_INLINE void row_sums(const RowArgs<acc_t>& a) {
+template <typename acc_t, bool STORE_E>
+LIPDET_INLINE void window_lam_sums(const RowArgs<acc_t>& a) {
   const int64_t OW = a.OW;
   for (int64_t o = 0; o < OW; ++o) a.peak[o] = -std::numeric_limits<acc_t>::infinity();
   for (int64_t r = 0; r < a.R; ++r)
     for (int64_t kk = 0; kk < a.k; ++kk) {
       const int64_t off = (kk % a.s) * a.J + kk / a.s;
-      tap_peak<acc_t, M>(OW, a.lam, a.lamrow, a.Xr[r] + off, (M == kLogit ? a.Lr[r] : a.mask) + off, a.peak);
+      tap_peak(OW, a.lamrow, a.Xr[r] + off, a.mask + off, a.peak);
     }
   for (int64_t o = 0; o < OW; ++o) a.den[o] = a.num[o] = acc_t(0);
   for (int64_t r = 0; r < a.R; ++r)
     for (int64_t kk = 0; kk < a.k; ++kk) {
       const int64_t off = (kk % a.s) * a.J + kk / a.s;
-      tap_exp<acc_t, M, STORE_E>(OW, a.lam, a.lamrow, a.Xr[r] + off, (M == kLogit ? a.Lr[r] : a.mask) + off,
-                                 a.peak, a.den, a.num,
-                                 STORE_E ? a.E + (r * a.k + kk) * OW : nullptr);
+      tap_exp<acc_t, STORE_E>(OW, a.lamrow, a.Xr[r] + off, a.mask + off, a.peak, a.den, a.num,
+                              STORE_E ? a.E + (r * a.k + kk) * OW : nullptr);
     }
 }
 
-template <typename acc_t, int M>
-LIPDET_INLINE void fwd_row(const RowArgs<acc_t>& a) {
-  row_sums<acc_t, M, false>(a);
+template <typename acc_t>
+LIPDET_INLINE void fwd_window_lam(const RowArgs<acc_t>& a) {
+  window_lam_sums<acc_t, false>(a);
   for (int64_t o = 0; o < a.OW; ++o) a.y[o] = wp_output(WeightedSums<acc_t>{a.peak[o], a.den[o], a.num[o]});
 }
 
-// Every tap's share of the gradient goes to GX/GL (same layout as X); the caller scatters them.
+// Every tap's share of the gradient goes to GX (same layout as X); the caller scatters it.
 // num becomes y and den becomes upstream/den.
-template <typename acc_t, int M, bool GLAM>
-LIPDET_INLINE void bwd_row(const RowArgs<acc_t>& a) {
-  row_sums<acc_t, M, true>(a);
+template <typename acc_t>
+LIPDET_INLINE void bwd_window_lam(const RowArgs<acc_t>& a) {
+  window_lam_sums<acc_t, true>(a);
   const int64_t OW = a.OW;
   for (int64_t o = 0; o < OW; ++o) {
     const acc_t den = a.den[o];
     a.num[o] = wp_output(WeightedSums<acc_t>{a.peak[o], den, a.num[o]});
     a.den[o] = a.g[o] / den;
-    if constexpr (GLAM) a.glam[o] = acc_t(0);
+    a.glam[o] = acc_t(0);
   }
   for (int64_t r = 0; r < a.R; ++r)
     for (int64_t kk = 0; kk < a.k; ++kk) {
       const int64_t off = (kk % a.s) * a.J + kk / a.s, goff = r * a.S + off;
-      tap_grad<acc_t, M, GLAM>(OW, a.lamrow, a.lam, a.Xr[r] + off, a.E + (r * a.k + kk) * OW, a.den,
-                               a.num, a.GX + goff, M == kLogit ? a.GL + goff : nullptr, a.glam);
+      tap_grad<acc_t, kOutLam, true>(OW, a.lamrow, a.lam, a.Xr[r] + off, a.E + (r * a.k + kk) * OW, a.den,
+                                     a.num, a.GX + goff, nullptr, a.glam);
     }
 }
 
@@ -469,14 +462,14 @@ void add_any(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
 // per-window λ (kOutLam) computes every tap's exp from the window's own peak.
 template <typename acc_t>
 void weighted_fwd_any(int mode, const RowArgs<acc_t>& a) {
-  if (mode == kOutLam) fwd_row<acc_t, kOutLam>(a);
+  if (mode == kOutLam) fwd_window_lam(a);
   else fwd_shifted(a);
 }
 
 template <typename acc_t>
 void weighted_bwd_any(int mode, bool glam, const RowArgs<acc_t>& a) {
   if (mode == kLogit) bwd_shifted<acc_t, kLogit, false>(a);
-  else if (mode == kOutLam) bwd_row<acc_t, kOutLam, true>(a);
+  else if (mode == kOutLam) bwd_window_lam(a);
   else if (glam) bwd_shifted<acc_t, kPlaneLam, true>(a);
   else bwd_shifted<acc_t, kPlaneLam, false>(a);
 }

@@ -1,9 +1,10 @@
 // CPU kernels of LIP, SoftPool (1/2/3-d) and Max-Entropy pooling.
 //
 // Forward: each task takes one output row (plane, od, oh), copies its valid input rows into
-// deinterleaved buffers (cpu_backend.h: RowLayout) once, then runs three unit-stride passes
-// over the row's outputs: window max of the logits, Σe and Σx·e, and y = Σx·e / Σe. Only the
-// input rows being pooled and O(row) sums are ever live: no x·e^l or e^l tensors.
+// deinterleaved buffers (cpu_backend.h: RowLayout) once, with their logits and per-row shifted
+// weights (row_kernels.h: weight_row), then runs unit-stride passes over the row's outputs:
+// Σe and Σx·e, and y = Σx·e / Σe. Only the input rows being pooled and O(row) sums are ever
+// live: no x·e^l or e^l tensors.
 // Backward: one task per (N·C) plane, so the scatter of overlapping windows needs no atomics;
 // each output row recomputes its weights from the inputs (nothing but inputs is saved).
 #include <ATen/Dispatch.h>
