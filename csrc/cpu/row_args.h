@@ -109,9 +109,9 @@ struct GaussRow {
   void norm_grad_plane(int64_t n, const double* pre, double* g, double scale,  \
                        double mean, double rstd, double* gweight, double* gbias); \
   void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
+  void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
   float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW);     \
   double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW); \
-  void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
   void add_row(const RowLayout& rl, const float* buf, float* dst);             \
   void add_row(const RowLayout& rl, const double* buf, double* dst);           \
   }

@@ -23,22 +23,30 @@ namespace {
 
 // The per-tap loops take restrict parameters: GCC trusts restrict on parameters (also once
 // inlined), not on local pointers, and without it versions or gives up on these loops.
+// One tap's share of a pixel's gradient, by mode: ∂/∂x (with λ·∂/∂logit when the logit is λ·x
+// for the window's λ `lam`), ∂/∂logit (LIP), and the window's ∂/∂λ.
+template <typename acc_t, int M, bool GLAM>
+LIPDET_INLINE void add_pixel_grad(const PixelGrad<acc_t>& pg, acc_t lam, acc_t xv, acc_t yo, acc_t& gx,
+                                  acc_t* gl, acc_t& glam) {
+  if constexpr (M == kLogit) {
+    gx += pg.d;
+    *gl += pg.t;
+  } else {
+    gx += pg.d + lam * pg.t;
+  }
+  if constexpr (GLAM) glam += pg.t * (xv - yo);
+}
+
 template <typename acc_t, int M, bool GLAM>
 LIPDET_INLINE void tap_grad(int64_t n, const acc_t* __restrict lamrow, acc_t lam,
                             const acc_t* __restrict xs, const acc_t* __restrict e,
                             const acc_t* __restrict gd, const acc_t* __restrict y,
                             acc_t* __restrict gx, acc_t* __restrict gl, acc_t* __restrict glam) {
+  acc_t unused = 0;
   for (int64_t o = 0; o < n; ++o) {
     const PixelGrad<acc_t> pg = wp_pixel_grad(gd[o], e[o], xs[o], y[o]);
-    if constexpr (M == kLogit) {
-      gx[o] += pg.d;
-      gl[o] += pg.t;
-    } else if constexpr (M == kPlaneLam) {
-      gx[o] += pg.d + lam * pg.t;
-    } else {
-      gx[o] += pg.d + lamrow[o] * pg.t;
-    }
-    if constexpr (GLAM) glam[o] += pg.t * (xs[o] - y[o]);
+    add_pixel_grad<acc_t, M, GLAM>(pg, M == kOutLam ? lamrow[o] : lam, xs[o], y[o], gx[o],
+                                   M == kLogit ? gl + o : nullptr, GLAM ? glam[o] : unused);
   }
 }
 
@@ -332,13 +340,20 @@ LIPDET_INLINE void chain_gate(int64_t n, acc_t coeff, const acc_t* __restrict l,
   for (int64_t i = 0; i < n; ++i) gl[i] *= gate_slope(l[i], coeff);
 }
 
+// The largest row maximum of the window's rows: every row's weights are rescaled to it.
+template <typename acc_t>
+LIPDET_INLINE acc_t rows_peak(const RowArgs<acc_t>& a) {
+  acc_t m = -std::numeric_limits<acc_t>::infinity();
+  for (int64_t r = 0; r < a.R; ++r) m = a.Mr[r] > m ? a.Mr[r] : m;
+  return m;
+}
+
 // den and num of every output of the row on the shifted weights; returns how many outputs went
 // to `exact` (their den/num are then exact_sums', relative to their own peak).
 template <typename acc_t>
 LIPDET_INLINE int64_t shifted_sums(const RowArgs<acc_t>& a, acc_t* __restrict den, acc_t* __restrict num) {
   const int64_t OW = a.OW;
-  acc_t m = -std::numeric_limits<acc_t>::infinity();
-  for (int64_t r = 0; r < a.R; ++r) m = a.Mr[r] > m ? a.Mr[r] : m;
+  const acc_t m = rows_peak(a);
   for (int64_t o = 0; o < OW; ++o) den[o] = acc_t(0);
   for (int64_t o = 0; o < OW; ++o) num[o] = acc_t(0);
   for (int64_t r = 0; r < a.R; ++r) {
@@ -396,8 +411,7 @@ LIPDET_INLINE void bwd_shifted(const RowArgs<acc_t>& a) {
   finish_row(OW, a.g, y, gd);
   if constexpr (GLAM)
     for (int64_t o = 0; o < OW; ++o) a.glam[o] = acc_t(0);
-  acc_t m = -std::numeric_limits<acc_t>::infinity();
-  for (int64_t r = 0; r < a.R; ++r) m = a.Mr[r] > m ? a.Mr[r] : m;
+  const acc_t m = rows_peak(a);
   acc_t* gdr = a.gdr;
   for (int64_t r = 0; r < a.R; ++r) {
     const acc_t f = wp_weight(a.Mr[r], m);
@@ -417,13 +431,8 @@ LIPDET_INLINE void bwd_shifted(const RowArgs<acc_t>& a) {
         const int64_t j = (kk % a.s) * a.J + kk / a.s + o, gj = r * a.S + j;
         const acc_t xv = a.Xr[r][j];
         const PixelGrad<acc_t> pg = wp_pixel_grad(gd[o], wp_weight(a.Lr[r][j], ws.peak), xv, y[o]);
-        if constexpr (M == kLogit) {
-          a.GX[gj] += pg.d;
-          a.GL[gj] += pg.t;
-        } else {
-          a.GX[gj] += pg.d + a.lam * pg.t;
-        }
-        if constexpr (GLAM) a.glam[o] += pg.t * (xv - y[o]);
+        add_pixel_grad<acc_t, M, GLAM>(pg, a.lam, xv, y[o], a.GX[gj], M == kLogit ? a.GL + gj : nullptr,
+                                       a.glam[o]);
       }
   }
   if (a.gated)  // chain ∂L/∂logit through the gate while the rows are in cache

@@ -156,7 +156,7 @@ Gate<acc_t> plane_gate(const Inputs& in, int64_t p) {
 
 // What Scratch::load reads as the logit rows of plane p: LIP's logit or its pre-norm map through
 // the plane's gate, or λ·x; none for per-window λ (kOutLam).
-template <typename acc_t, int M>
+template <typename acc_t>
 struct LogitRows {
   const acc_t* src;
   int kind;
@@ -164,7 +164,7 @@ struct LogitRows {
 };
 
 template <typename acc_t, int M>
-LogitRows<acc_t, M> logit_rows(const Inputs& in, int64_t p, const acc_t* xp, const acc_t* lp, acc_t lam) {
+LogitRows<acc_t> logit_rows(const Inputs& in, int64_t p, const acc_t* xp, const acc_t* lp, acc_t lam) {
   if constexpr (M == kLogit) {
     if (in.gated()) return {lp, kLoadGate, plane_gate<acc_t>(in, p)};
     return {lp, kLoadCopy, {acc_t(1), acc_t(0), acc_t(1)}};
@@ -193,7 +193,7 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
       const int64_t od = rr / g.h.out, oh = rr % g.h.out;
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
       const acc_t* xp = x + p * g.in_plane();
-      const LogitRows<acc_t, M> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
+      const LogitRows<acc_t> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
       const int64_t R = s.load(isa, g, rl, p, xp, lr.src, lr.kind, lr.m, od, oh);
       RowArgs<acc_t> a = s.args(g, rl, R);
       a.lam = plane_lam;
@@ -225,7 +225,7 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
     for (int64_t p = begin; p < end; ++p) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
       const acc_t* xp = x + p * g.in_plane();
-      const LogitRows<acc_t, M> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
+      const LogitRows<acc_t> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
       // The gradients are zeroed here, plane by plane, not by a separate pass over the tensors:
       // the plane is then in cache for the scatter that follows.
       std::fill(gxp + p * g.in_plane(), gxp + (p + 1) * g.in_plane(), acc_t(0));
@@ -284,18 +284,14 @@ Inputs prepare(Weighted kind, const at::Tensor& x, const std::optional<at::Tenso
   return in;
 }
 
-Inputs prepare_gated(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm) {
-  const at::ScalarType acc = acc_type(x.scalar_type());
-  Inputs in;
-  in.x = x.to(acc).contiguous();
-  in.logit = pre.to(acc).contiguous();
+// LIP's inputs with `pre` in the logit's place, plus the planes' norm and gate.
+Inputs prepare_gated(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm, const Geometry& g) {
+  Inputs in = prepare(Weighted::kLip, x, pre, std::nullopt, g);
   in.scale = norm.scale;
   in.shift = norm.shift;
   in.mean = norm.mean;
   in.rstd = norm.rstd;
   in.coeff = norm.coeff;
-  in.mode = kLogit;
-  in.soft = false;
   return in;
 }
 
@@ -326,7 +322,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::plane_stats(const at::Tensor& pre
 
 at::Tensor CpuBackend::gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
                                      const Geometry& g) {
-  const Inputs in = prepare_gated(x, pre, norm);
+  const Inputs in = prepare_gated(x, pre, norm, g);
   at::Tensor out = at::empty(g.out_shape, in.x.options());
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_forward",
                              [&] { forward_mode<scalar_t, kLogit>(in, g, out); });
@@ -335,7 +331,7 @@ at::Tensor CpuBackend::gated_forward(const at::Tensor& x, const at::Tensor& pre,
 
 GatedGrads CpuBackend::gated_backward(const at::Tensor& grad, const at::Tensor& x, const at::Tensor& pre,
                                       const PlaneNorm& norm, const Geometry& g) {
-  const Inputs in = prepare_gated(x, pre, norm);
+  const Inputs in = prepare_gated(x, pre, norm, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
   at::Tensor gx = at::empty_like(in.x);  // zeroed plane by plane in backward_mode
   at::Tensor gpre = at::empty_like(in.logit);
