@@ -323,8 +323,8 @@ def benchmark(args) -> dict:
         for label, *_ in sizes:
             for mode in ('fwd', 'fwd_bwd'):
                 runs = samples[(row['model'], label, mode)]
-                for key, out in (('ms', 'ms'), ('cpu_ms', 'cpu_ms'), ('peak_mib', 'peak_mib')):
-                    row[f'{mode}_{out}_{label}'] = statistics.median(r[key] for r in runs)
+                for key in ('ms', 'cpu_ms', 'peak_mib'):
+                    row[f'{mode}_{key}_{label}'] = statistics.median(r[key] for r in runs)
                 row[f'{mode}_ms_{label}_rounds'] = [r['ms'] for r in runs]
                 row['op_path'] = runs[-1]['op_path']
                 row['threads'] = runs[-1]['threads']

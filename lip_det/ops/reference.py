@@ -104,9 +104,10 @@ def lip_pool2d_gated(x: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, b
                      ceil_mode: bool = False) -> torch.Tensor:
     """LIP with the logit ``coeff·sigmoid(instance_norm(pre, weight, bias, eps))``."""
     acc = _acc_dtype(pre)
+    pre = pre.to(acc)
     # instance_norm written out: F.instance_norm refuses 1x1 planes in training mode.
-    var, mean = torch.var_mean(pre.to(acc), dim=(2, 3), keepdim=True, correction=0)
-    z = (pre.to(acc) - mean) * torch.rsqrt(var + eps) * weight.to(acc)[:, None, None] \
+    var, mean = torch.var_mean(pre, dim=(2, 3), keepdim=True, correction=0)
+    z = (pre - mean) * torch.rsqrt(var + eps) * weight.to(acc)[:, None, None] \
         + bias.to(acc)[:, None, None]
     logit = (coeff * torch.sigmoid(z)).to(x.dtype)
     return lip_pool2d(x, logit, kernel_size, stride, padding, ceil_mode)
