@@ -259,16 +259,13 @@ LIPDET_INLINE void norm_grad_any(int64_t n, const acc_t* __restrict pre, acc_t* 
 template <typename acc_t>
 LIPDET_INLINE acc_t weight_row_any(int64_t n, const acc_t* __restrict L, const acc_t* __restrict X,
                                    acc_t* __restrict W, acc_t* __restrict XW) {
-  constexpr int64_t kLanes = 16;
-  acc_t mx[kLanes];
-  for (int64_t l = 0; l < kLanes; ++l) mx[l] = -std::numeric_limits<acc_t>::infinity();
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int64_t l = 0; l < kLanes; ++l) mx[l] = L[i + l] > mx[l] ? L[i + l] : mx[l];
+  // A plain `m = L > m ? L : m` loop stays scalar (the compiler keeps its NaN order); the simd
+  // reduction may pick NaN as M, which turns the row's weights to NaN and sends its windows to
+  // the exact form (shifted_sums), so NaN still propagates only where it is.
   acc_t m = -std::numeric_limits<acc_t>::infinity();
-  for (; i < n; ++i) m = L[i] > m ? L[i] : m;
-  for (int64_t l = 0; l < kLanes; ++l) m = mx[l] > m ? mx[l] : m;
-  for (i = 0; i < n; ++i) {
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) m = L[i] > m ? L[i] : m;
+  for (int64_t i = 0; i < n; ++i) {
     const acc_t w = wp_weight(L[i], m);
     W[i] = w;
     XW[i] = X[i] * w;

@@ -172,3 +172,25 @@ def test_gate_saturation_and_constant_planes():
     flat = torch.ones_like(pre) * 7.0
     flat[1, 2] = pre[1, 2]
     assert_matches_reference('lip_pool2d_gated', [x, flat, big / 1e3, big / 1e3], (1e-5, 12.0, *geom))
+
+
+@pytest.mark.parametrize('isa', ['', 'default'])
+@pytest.mark.parametrize('dtype', [torch.float32, F64])
+@pytest.mark.parametrize('name,where', [('lip_pool2d', 'x'), ('lip_pool2d', 'logit'), ('soft_pool2d', 'x')])
+def test_nan_reaches_exactly_the_windows_that_hold_it(name, where, dtype, isa, monkeypatch):
+    """A NaN input spoils the outputs (and gradients) of the windows that contain it, as in the
+    reference, and nothing else: the row maximum of the shifted weights must not spread it."""
+    from .fused_helpers import fused, run
+    from lip_det.ops import reference
+    monkeypatch.setenv('LIP_DET_CPU_ISA', isa)
+    x = _inputs((2, 3, 11, 40), 9, 1.0, dtype)
+    tensors = [x] + ([_inputs((2, 3, 11, 40), 10, 2.0, dtype)] if name == 'lip_pool2d' else [])
+    tensors[1 if where == 'logit' else 0][1, 2, 5, 17] = float('nan')
+    geom = ((3, 3), (2, 2), (1, 1), False)
+    out_f, grads_f = run(name, fused(), tensors, geom)
+    out_r, grads_r = run(name, reference, tensors, geom)
+    assert out_f.isnan().sum() == 4  # rows 2, 3 x columns 8, 9 of plane (1, 2)
+    assert torch.equal(out_f.isnan(), out_r.isnan())
+    torch.testing.assert_close(out_f, out_r, equal_nan=True, rtol=1e-5, atol=1e-5)
+    for gf, gr in zip(grads_f, grads_r):
+        torch.testing.assert_close(gf, gr, equal_nan=True, rtol=1e-4, atol=1e-4)
