@@ -1,8 +1,8 @@
 // Arguments of the CPU row kernels and their per-instruction-set entry points.
 //
-// The row kernels (row_kernels.h) are compiled twice: rows_default.cpp for the baseline ISA and
-// rows_avx2.cpp with AVX2+FMA; cpu_backend.h picks one at run time from the CPU's features, so
-// one build runs on any x86-64 and uses 8-wide vectors where the CPU has them.
+// The row kernels (row_kernels.h) are compiled three times: rows_default.cpp for the baseline ISA,
+// rows_avx2.cpp with AVX2+FMA and rows_avx512.cpp with AVX-512; cpu_isa() picks one at run time
+// from the CPU's features, so one build runs on any x86-64 and uses the widest vectors it has.
 #pragma once
 
 #include <cstdint>
@@ -118,15 +118,16 @@ struct GaussRow {
 
 LIPDET_DECLARE_ROW_KERNELS(rows_default)
 LIPDET_DECLARE_ROW_KERNELS(rows_avx2)
+LIPDET_DECLARE_ROW_KERNELS(rows_avx512)
 
 // Which build of the row kernels runs: the best this CPU supports, or a lower one named by
-// LIP_DET_CPU_ISA=default (read at every op call, so tests can cover each build). An AVX-512
-// build measured no faster than AVX2 here (the row loops are not bound by vector width).
-enum class CpuIsa : int { kDefault = 0, kAvx2 = 1 };
+// LIP_DET_CPU_ISA=default|avx2|avx512 (read at every op call, so tests can cover each build).
+enum class CpuIsa : int { kDefault = 0, kAvx2 = 1, kAvx512 = 2 };
 CpuIsa cpu_isa();
 
 #define LIPDET_ROWS_DISPATCH(isa, call)                            \
   switch (isa) {                                                   \
+    case ::lip_det::CpuIsa::kAvx512: return rows_avx512::call;     \
     case ::lip_det::CpuIsa::kAvx2: return rows_avx2::call;         \
     default: return rows_default::call;                            \
   }

@@ -1,5 +1,5 @@
-// The CPU row kernels. Included by rows_default.cpp and rows_avx2.cpp with LIPDET_ROW_NS set;
-// everything here has internal linkage so the two instruction-set builds never mix.
+// The CPU row kernels. Included by rows_{default,avx2,avx512}.cpp with LIPDET_ROW_NS set;
+// everything here has internal linkage so the instruction-set builds never mix.
 //
 // Each pass is a unit-stride loop over the outputs of a row (taps are read from deinterleaved
 // rows, see RowLayout), calling the shared per-pixel math of weighted_pool.h / gauss_pool.h,

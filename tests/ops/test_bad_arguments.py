@@ -106,3 +106,13 @@ def test_backend_env_var_is_validated(monkeypatch):
     monkeypatch.setenv('LIP_DET_OPS', 'gpu')
     with pytest.raises(ValueError, match=r"LIP_DET_OPS must be one of \('auto', 'fused', 'reference'\)"):
         soft_pool2d(X, 2)
+
+
+def test_cpu_isa_env_var_is_validated(monkeypatch):
+    from lip_det.ops import _ext
+    if not _ext.available():
+        pytest.skip('the compiled extension is not built')
+    monkeypatch.setenv('LIP_DET_OPS', 'fused')
+    monkeypatch.setenv('LIP_DET_CPU_ISA', 'sse9')
+    with pytest.raises(ValueError, match="LIP_DET_CPU_ISA must be empty, 'default', 'avx2' or 'avx512', got 'sse9'"):
+        soft_pool2d(X, 2)
