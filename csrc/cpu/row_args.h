@@ -76,6 +76,13 @@ struct RowArgs {
   acc_t coeff;
 };
 
+// Memory to prefetch (into L2) while a row pass runs: `bytes` at a and at b (either may be null).
+struct RowPrefetch {
+  const void* a;
+  const void* b;
+  int64_t bytes;
+};
+
 // One output row of Gaussian pooling.
 template <typename acc_t>
 struct GaussRow {
@@ -110,8 +117,10 @@ struct GaussRow {
                        double mean, double rstd, double* gweight, double* gbias); \
   void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
   void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
-  float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW);     \
-  double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW); \
+  float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW,       \
+                   const RowPrefetch& pf);                                     \
+  double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW, \
+                    const RowPrefetch& pf);                                    \
   void add_row(const RowLayout& rl, const float* buf, float* dst);             \
   void add_row(const RowLayout& rl, const double* buf, double* dst);           \
   }

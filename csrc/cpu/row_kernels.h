@@ -258,17 +258,28 @@ LIPDET_INLINE void norm_grad_any(int64_t n, const acc_t* __restrict pre, acc_t* 
 // W = e^{L − M} (0 at the fill) and XW = X·W. One exp per input pixel instead of one per tap.
 template <typename acc_t>
 LIPDET_INLINE acc_t weight_row_any(int64_t n, const acc_t* __restrict L, const acc_t* __restrict X,
-                                   acc_t* __restrict W, acc_t* __restrict XW) {
+                                   acc_t* __restrict W, acc_t* __restrict XW, const RowPrefetch& pf) {
   // A plain `m = L > m ? L : m` loop stays scalar (the compiler keeps its NaN order); the simd
   // reduction may pick NaN as M, which turns the row's weights to NaN and sends its windows to
   // the exact form (shifted_sums), so NaN still propagates only where it is.
   acc_t m = -std::numeric_limits<acc_t>::infinity();
 #pragma omp simd reduction(max : m)
   for (int64_t i = 0; i < n; ++i) m = L[i] > m ? L[i] : m;
-  for (int64_t i = 0; i < n; ++i) {
-    const acc_t w = wp_weight(L[i], m);
-    W[i] = w;
-    XW[i] = X[i] * w;
+  // The pass runs in blocks; before each, the block's share of pf's cache lines is requested.
+  constexpr int64_t kBlock = 32, kLine = 64;
+  const int64_t lines = (pf.bytes + kLine - 1) / kLine, blocks = (n + kBlock - 1) / kBlock;
+  const int64_t per_block = blocks > 0 ? (lines + blocks - 1) / blocks : 0;
+  for (int64_t b = 0, line = 0; b < n; b += kBlock) {
+    for (const int64_t end = std::min(line + per_block, lines); line < end; ++line) {
+      if (pf.a != nullptr) __builtin_prefetch(static_cast<const char*>(pf.a) + line * kLine, 0, 2);
+      if (pf.b != nullptr) __builtin_prefetch(static_cast<const char*>(pf.b) + line * kLine, 0, 2);
+    }
+    const int64_t e = std::min(b + kBlock, n);
+    for (int64_t i = b; i < e; ++i) {
+      const acc_t w = wp_weight(L[i], m);
+      W[i] = w;
+      XW[i] = X[i] * w;
+    }
   }
   return m;
 }
@@ -508,11 +519,11 @@ void norm_grad_plane(int64_t n, const double* pre, double* g, double scale, doub
                      double* gweight, double* gbias) {
   norm_grad_any(n, pre, g, scale, mean, rstd, gweight, gbias);
 }
-float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW) {
-  return weight_row_any(n, L, X, W, XW);
+float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW, const RowPrefetch& pf) {
+  return weight_row_any(n, L, X, W, XW, pf);
 }
-double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW) {
-  return weight_row_any(n, L, X, W, XW);
+double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW, const RowPrefetch& pf) {
+  return weight_row_any(n, L, X, W, XW, pf);
 }
 void plane_moments(int64_t n, const float* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
 void plane_moments(int64_t n, const double* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }

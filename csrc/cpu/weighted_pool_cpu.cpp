@@ -41,7 +41,7 @@ struct Scratch {
   };
   std::vector<Slot> slots;
   std::vector<acc_t> mask, peak, den, num, E, GX, GL, glam, gdr, Mr;
-  std::vector<int64_t> rows, exact;
+  std::vector<int64_t> rows, next_rows, exact;
   std::vector<const acc_t*> Xr, Lr, Wr, XWr;
   int64_t plane = -1, stamp = 0;
 
@@ -62,6 +62,7 @@ struct Scratch {
     den.resize(OW);
     num.resize(OW);
     rows.resize(R);
+    next_rows.resize(R);
     Xr.resize(R);
     Lr.resize(R);
     Wr.resize(R);
@@ -88,6 +89,7 @@ struct Scratch {
     }
     ++stamp;
     const int64_t R = window_rows(g, od, oh, rows.data());
+    int64_t n_next = uncached_next_rows(g, od, oh);
     for (int64_t r = 0; r < R; ++r) {
       Slot* hit = nullptr;
       for (Slot& sl : slots)
@@ -98,8 +100,16 @@ struct Scratch {
         hit->tag = rows[r];
         load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0), kLoadCopy);
         if (lsrc != nullptr) {
+          // Each row's exp pass asks for one input row of the next output row, spread over
+          // the pass: that row's trip from memory then overlaps arithmetic instead of
+          // stalling its load, and the requests never queue up in a burst.
+          RowPrefetch pf{nullptr, nullptr, 0};
+          if (n_next > 0) {
+            const int64_t nr = next_rows[--n_next];
+            pf = {xp + nr, lsrc == xp ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
+          }
           load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
-          hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), hit->W.data(), hit->XW.data());
+          hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), hit->W.data(), hit->XW.data(), pf);
         }
       }
       hit->used = stamp;
@@ -110,6 +120,22 @@ struct Scratch {
       Mr[r] = lsrc != nullptr ? hit->M : acc_t(0);
     }
     return R;
+  }
+
+  // The input rows (plane offsets, in next_rows) of the output row after (od, oh) that are not
+  // cached; returns their count.
+  int64_t uncached_next_rows(const Geometry& g, int64_t od, int64_t oh) {
+    if (++oh == g.h.out) {
+      oh = 0;
+      if (++od == g.d.out) return 0;
+    }
+    int64_t n = 0;
+    for (int64_t r = 0, R = window_rows(g, od, oh, next_rows.data()); r < R; ++r) {
+      bool cached = false;
+      for (const Slot& sl : slots) cached = cached || sl.tag == next_rows[r];
+      if (!cached) next_rows[n++] = next_rows[r];
+    }
+    return n;
   }
 
   RowArgs<acc_t> args(const Geometry& g, const RowLayout& rl, int64_t R) {
