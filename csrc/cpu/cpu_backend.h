@@ -33,6 +33,10 @@ struct CpuBackend {
                                                            const Geometry& g);
 };
 
+// at::empty for a tensor the kernels fill; large ones are backed by transparent huge pages
+// where the OS allows (kernel_memory.cpp).
+at::Tensor empty_for_kernel(at::IntArrayRef shape, const at::TensorOptions& options);
+
 template <typename acc_t>
 void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind,
               const Gate<acc_t>& m = Gate<acc_t>{acc_t(1), acc_t(0), acc_t(1)}) {

@@ -65,7 +65,7 @@ at::Tensor CpuBackend::gauss_forward(const at::Tensor& x, const at::Tensor& eta,
   const at::ScalarType acc = acc_type(x.scalar_type());
   const at::Tensor xa = x.to(acc).contiguous();
   const WindowParam wp = window_param(eta, g, acc);
-  at::Tensor out = at::empty(g.out_shape, xa.options());
+  at::Tensor out = empty_for_kernel(g.out_shape, xa.options());
   AT_DISPATCH_FLOATING_TYPES(acc, "lip_det_gauss_forward", [&] {
     const RowLayout rl(g.w);
     const CpuIsa isa = cpu_isa();
@@ -101,7 +101,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
   const at::Tensor xa = x.to(acc).contiguous();
   const at::Tensor go = grad.to(acc).contiguous();
   const WindowParam wp = window_param(eta, g, acc);
-  at::Tensor gx = at::zeros_like(xa);
+  at::Tensor gx = empty_for_kernel(xa.sizes(), xa.options()).zero_();
   at::Tensor geta = wp.per_output ? at::empty({g.planes(), g.out_plane()}, xa.options())
                                   : at::empty({g.planes()}, xa.options());
   AT_DISPATCH_FLOATING_TYPES(acc, "lip_det_gauss_backward", [&] {

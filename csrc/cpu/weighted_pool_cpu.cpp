@@ -349,7 +349,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::plane_stats(const at::Tensor& pre
 at::Tensor CpuBackend::gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
                                      const Geometry& g) {
   const Inputs in = prepare_gated(x, pre, norm, g);
-  at::Tensor out = at::empty(g.out_shape, in.x.options());
+  at::Tensor out = empty_for_kernel(g.out_shape, in.x.options());
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_forward",
                              [&] { forward_mode<scalar_t, kLogit>(in, g, out); });
   return out.to(x.scalar_type());
@@ -359,8 +359,8 @@ GatedGrads CpuBackend::gated_backward(const at::Tensor& grad, const at::Tensor& 
                                       const PlaneNorm& norm, const Geometry& g) {
   const Inputs in = prepare_gated(x, pre, norm, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
-  at::Tensor gx = at::empty_like(in.x);  // zeroed plane by plane in backward_mode
-  at::Tensor gpre = at::empty_like(in.logit);
+  at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // zeroed plane by plane in backward_mode
+  at::Tensor gpre = empty_for_kernel(in.logit.sizes(), in.logit.options());
   at::Tensor gnorm = at::empty({g.planes(), 2}, in.x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_backward",
                              [&] { backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gpre, gnorm); });
@@ -371,7 +371,7 @@ at::Tensor CpuBackend::weighted_forward(Weighted kind, const at::Tensor& x,
                                         const std::optional<at::Tensor>& logit,
                                         const std::optional<at::Tensor>& lam, const Geometry& g) {
   const Inputs in = prepare(kind, x, logit, lam, g);
-  at::Tensor out = at::empty(g.out_shape, in.x.options());
+  at::Tensor out = empty_for_kernel(g.out_shape, in.x.options());
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_weighted_forward", [&] {
     switch (in.mode) {
       case kLogit: forward_mode<scalar_t, kLogit>(in, g, out); break;
@@ -390,8 +390,8 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
                     g.out_shape, ", got ", grad.sizes());
   const Inputs in = prepare(kind, x, logit, lam, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
-  at::Tensor gx = at::empty_like(in.x);  // zeroed plane by plane in backward_mode
-  at::Tensor gl = kind == Weighted::kLip ? at::empty_like(in.logit) : at::Tensor();
+  at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // zeroed plane by plane in backward_mode
+  at::Tensor gl = kind == Weighted::kLip ? empty_for_kernel(in.logit.sizes(), in.logit.options()) : at::Tensor();
   at::Tensor glam;
   if (kind == Weighted::kMaxEnt)
     glam = in.mode == kOutLam ? at::empty({g.planes(), g.out_plane()}, in.x.options())
