@@ -17,8 +17,11 @@ a multiple of it.
 
     python tools/benchmark_ops.py [--json results.json] [--repeat 5] [--methods lip soft]
 
-Times are medians over ``--repeat`` runs after one warm-up, as wall time and as process CPU
-time (all threads; steadier than wall time when other jobs share the machine). Peak memory
+Times are medians over ``--repeat`` rounds after one warm-up; each round calls the copy floor and
+every implementation's forward and forward+backward once, back to back, and the ratios (fused
+forward over the floor, speed-ups) are medians of the per-round ratios, so a slow spell of the
+machine (a VM with bursty CPU steal) weighs on both sides of a ratio. Wall time and process CPU
+time (all threads) are both reported. Peak memory
 comes from the PyTorch profiler's memory timeline (tensors allocated through the CPU
 allocator, which includes every gradient and temporary; the fused kernels' per-thread row
 buffers, O(kernel·width) floats, are plain heap memory and not counted).
@@ -104,17 +107,38 @@ class Expression:
         return mean + eta * var.clamp(min=reference.GAUSS_VAR_EPS).sqrt()
 
 
-def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 1) -> Tuple[float, float]:
-    """Median wall and process-CPU milliseconds of fn."""
-    for _ in range(warmup):
-        fn()
-    wall, cpu = [], []
+def one_call_ms(fn: Callable[[], object]) -> Tuple[float, float]:
+    """Wall and process-CPU milliseconds of one call of fn."""
+    c0, t0 = time.process_time(), time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
+
+
+def interleaved_ms(fns: Dict[str, Callable[[], object]], repeat: int,
+                   warmup: int = 1) -> Dict[str, List[Tuple[float, float]]]:
+    """(wall, CPU) ms of every fn, `repeat` rounds that each call every fn once in turn.
+
+    The machine's speed drifts (a VM with bursty CPU steal): timings taken in the same round are
+    close in time, so ratios are formed per round before the median is taken.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: Dict[str, List[Tuple[float, float]]] = {name: [] for name in fns}
     for _ in range(repeat):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        wall.append((time.perf_counter() - t0) * 1e3)
-        cpu.append((time.process_time() - c0) * 1e3)
-    return statistics.median(wall), statistics.median(cpu)
+        for name, fn in fns.items():
+            samples[name].append(one_call_ms(fn))
+    return samples
+
+
+def median_of(samples: List[Tuple[float, float]], which: int = 0) -> float:
+    """Median wall (which=0) or CPU (which=1) ms."""
+    return statistics.median(s[which] for s in samples)
+
+
+def median_ratio(num: List[Tuple[float, float]], den: List[Tuple[float, float]], which: int = 0) -> float:
+    """Median over rounds of num/den (wall or CPU)."""
+    return statistics.median(a[which] / b[which] for a, b in zip(num, den))
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
@@ -134,7 +158,8 @@ def peak_bytes(fn: Callable[[], object]) -> int:
     return peak
 
 
-def measure(impl, method: str, inputs: List[torch.Tensor], geom: Tuple, repeat: int) -> Dict[str, float]:
+def timed_calls(impl, method: str, inputs: List[torch.Tensor], geom: Tuple) -> Dict[str, Callable]:
+    """The forward (inference) and forward+backward of one implementation, as closures."""
     op = getattr(impl, OP_NAMES[method])
 
     def forward():
@@ -148,24 +173,24 @@ def measure(impl, method: str, inputs: List[torch.Tensor], geom: Tuple, repeat: 
         for t in leaves:
             t.grad = None
         op(*leaves, *geom).backward(grad)
+        for t in leaves:
+            t.grad = None
 
-    res = {}
-    res['fwd_ms'], res['fwd_cpu_ms'] = median_ms(forward, repeat)
-    res['fwd_bwd_ms'], res['fwd_bwd_cpu_ms'] = median_ms(forward_backward, repeat)
-    for t in leaves:
-        t.grad = None
-    res['fwd_bwd_peak_bytes'] = peak_bytes(forward_backward)
+    return {'fwd': forward, 'fwd_bwd': forward_backward}
+
+
+def memory(calls: Dict[str, Callable], inputs: List[torch.Tensor]) -> Dict[str, int]:
+    """Peak bytes of forward+backward above the inputs, and the part that is not the results."""
+    res = {'fwd_bwd_peak_bytes': peak_bytes(calls['fwd_bwd'])}
     # The op's results (output and input gradients) must exist in any implementation; the rest
     # of the peak is working memory.
-    out_bytes = forward().numel() * inputs[0].element_size()
+    out_bytes = calls['fwd']().numel() * inputs[0].element_size()
     res['result_bytes'] = out_bytes + sum(t.numel() * t.element_size() for t in inputs)
     res['fwd_bwd_work_bytes'] = max(res['fwd_bwd_peak_bytes'] - res['result_bytes'], 0)
-    for t in leaves:
-        t.grad = None
     return res
 
 
-def copy_floor_ms(inputs: List[torch.Tensor], repeat: int) -> Tuple[float, float]:
+def copy_floor(inputs: List[torch.Tensor]) -> Callable[[], None]:
     """Read every input byte once and write it once: a plain copy into preallocated buffers."""
     bufs = [torch.empty_like(t) for t in inputs]
 
@@ -173,14 +198,14 @@ def copy_floor_ms(inputs: List[torch.Tensor], repeat: int) -> Tuple[float, float
         for b, t in zip(bufs, inputs):
             b.copy_(t)
 
-    return median_ms(copy, repeat)
+    return copy
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--shapes', nargs='+', choices=sorted(SHAPES), default=list(SHAPES))
     parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
-    parser.add_argument('--repeat', type=int, default=2, help='timed runs per measurement (median)')
+    parser.add_argument('--repeat', type=int, default=5, help='timed rounds (medians over them)')
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON here')
     args = parser.parse_args(argv)
@@ -207,40 +232,49 @@ def main(argv=None) -> int:
         shape, k, s, p = SHAPES[shape_name]
         geom = (k, s, p, False)
         label = f"{shape_name[:10]} {'x'.join(map(str, shape))}"
-        floors = {}
+        floors: Dict[int, List[float]] = {}
         for method in args.methods:
             inputs = make_inputs(method, shape)
             # Inputs the size of x count; a per-(n, c) λ/η or per-channel weight is noise next to them.
-            n_inputs = sum(t.numel() == inputs[0].numel() for t in inputs)
-            if n_inputs not in floors:
-                floors[n_inputs] = copy_floor_ms([t for t in inputs if t.numel() == inputs[0].numel()],
-                                                 args.repeat)
-            floor, floor_cpu = floors[n_inputs]
-            row = {'shape_name': shape_name, 'shape': list(shape), 'kernel': list(k), 'stride': list(s),
-                   'padding': list(p), 'method': method, 'full_size_inputs': n_inputs,
-                   'copy_floor_ms': floor, 'copy_floor_cpu_ms': floor_cpu}
+            full = [t for t in inputs if t.numel() == inputs[0].numel()]
+            n_inputs = len(full)
             args_geom = SCALARS.get(method, ()) + geom
             # The three implementations must compute the same thing before their times compare.
             with torch.no_grad():
                 outs = {name: getattr(impl, OP_NAMES[method])(*inputs, *args_geom)
                         for name, impl in impls.items()}
-            row['max_abs_diff_vs_fused'] = {name: (outs[name] - outs['fused']).abs().max().item()
-                                            for name in impls if name != 'fused'}
-            for name, diff in row['max_abs_diff_vs_fused'].items():
+            diffs = {name: (outs[name] - outs['fused']).abs().max().item() for name in impls if name != 'fused'}
+            for name, diff in diffs.items():
                 if not diff <= 1e-3:
                     raise SystemExit(f'benchmark_ops: {name} {method} differs from fused by {diff}')
             del outs
-            for name, impl in impls.items():
-                row[name] = measure(impl, method, inputs, args_geom, args.repeat)
+            calls = {name: timed_calls(impl, method, inputs, args_geom) for name, impl in impls.items()}
+            fns = {'floor': copy_floor(full)}
+            fns.update({f'{name}_{mode}': fn for name, c in calls.items() for mode, fn in c.items()})
+            t = interleaved_ms(fns, args.repeat)
+            floor, floor_cpu = median_of(t['floor']), median_of(t['floor'], 1)
+            floors.setdefault(n_inputs, []).extend(s[0] for s in t['floor'])
+            row = {'shape_name': shape_name, 'shape': list(shape), 'kernel': list(k), 'stride': list(s),
+                   'padding': list(p), 'method': method, 'full_size_inputs': n_inputs,
+                   'copy_floor_ms': floor, 'copy_floor_cpu_ms': floor_cpu, 'max_abs_diff_vs_fused': diffs}
+            for name in impls:
+                row[name] = {'fwd_ms': median_of(t[f'{name}_fwd']), 'fwd_cpu_ms': median_of(t[f'{name}_fwd'], 1),
+                             'fwd_bwd_ms': median_of(t[f'{name}_fwd_bwd']),
+                             'fwd_bwd_cpu_ms': median_of(t[f'{name}_fwd_bwd'], 1),
+                             'fwd_ms_rounds': [s[0] for s in t[f'{name}_fwd']],
+                             'fwd_bwd_ms_rounds': [s[0] for s in t[f'{name}_fwd_bwd']]}
+                row[name].update(memory(calls[name], inputs))
+            row['floor_ms_rounds'] = [s[0] for s in t['floor']]
             f = row['fused']
-            row['ratios'] = {'fused_fwd_over_floor': f['fwd_ms'] / floor,
-                             'fused_fwd_cpu_over_floor_cpu': f['fwd_cpu_ms'] / floor_cpu}
+            # Ratios are medians of per-round ratios (see interleaved_ms), not ratios of medians.
+            row['ratios'] = {'fused_fwd_over_floor': median_ratio(t['fused_fwd'], t['floor']),
+                             'fused_fwd_cpu_over_floor_cpu': median_ratio(t['fused_fwd'], t['floor'], 1)}
             for base in ('plain', 'expr'):
                 b = row[base]
                 row['ratios'].update({
-                    f'fwd_speedup_vs_{base}': b['fwd_ms'] / f['fwd_ms'],
-                    f'fwd_bwd_speedup_vs_{base}': b['fwd_bwd_ms'] / f['fwd_bwd_ms'],
-                    f'fwd_bwd_cpu_speedup_vs_{base}': b['fwd_bwd_cpu_ms'] / f['fwd_bwd_cpu_ms'],
+                    f'fwd_speedup_vs_{base}': median_ratio(t[f'{base}_fwd'], t['fused_fwd']),
+                    f'fwd_bwd_speedup_vs_{base}': median_ratio(t[f'{base}_fwd_bwd'], t['fused_fwd_bwd']),
+                    f'fwd_bwd_cpu_speedup_vs_{base}': median_ratio(t[f'{base}_fwd_bwd'], t['fused_fwd_bwd'], 1),
                     f'fwd_bwd_peak_memory_ratio_vs_{base}': f['fwd_bwd_peak_bytes'] / max(b['fwd_bwd_peak_bytes'], 1),
                     f'fwd_bwd_work_memory_ratio_vs_{base}': f['fwd_bwd_work_bytes'] / max(b['fwd_bwd_work_bytes'], 1)})
             report['results'].append(row)
@@ -249,7 +283,8 @@ def main(argv=None) -> int:
                 print(f"{label:<24}{method:<8}{name:<7}{r['fwd_ms']:>8.1f}{r['fwd_cpu_ms']:>8.1f}"
                       f"{r['fwd_bwd_ms']:>12.1f}{r['fwd_bwd_cpu_ms']:>8.1f}{r['fwd_bwd_peak_bytes'] / 2**20:>9.1f}"
                       f"{r['fwd_bwd_work_bytes'] / 2**20:>9.1f}"
-                      f"{r['fwd_ms'] / floor:>10.2f}{r['fwd_cpu_ms'] / floor_cpu:>7.2f}")
+                      + (f"{row['ratios']['fused_fwd_over_floor']:>10.2f}"
+                         f"{row['ratios']['fused_fwd_cpu_over_floor_cpu']:>7.2f}" if name == 'fused' else ''))
             ra = row['ratios']
             for base in ('plain', 'expr'):
                 print(f"{'':<24}{method:<8}{'/' + base:<7}{'x%.1f' % ra[f'fwd_speedup_vs_{base}']:>8}{'':>8}"
@@ -257,14 +292,15 @@ def main(argv=None) -> int:
                       f"{'x%.1f' % ra[f'fwd_bwd_cpu_speedup_vs_{base}']:>8}"
                       f"{ra[f'fwd_bwd_peak_memory_ratio_vs_{base}']:>9.2f}"
                       f"{ra[f'fwd_bwd_work_memory_ratio_vs_{base}']:>9.3f}")
-        report['floor'][shape_name] = {f'{n}_inputs_copy_ms': v[0] for n, v in floors.items()}
-        report['floor'][shape_name].update({f'{n}_inputs_copy_cpu_ms': v[1] for n, v in floors.items()})
-        print(f"{label:<24}bandwidth floor (copy of the inputs): "
-              + ', '.join(f'{n} input(s) {v[0]:.1f} ms (cpu {v[1]:.1f})' for n, v in sorted(floors.items())))
+        report['floor'][shape_name] = {f'{n}_inputs_copy_ms_rounds': v for n, v in floors.items()}
+        print(f"{label:<24}bandwidth floor (copy of the inputs, every round): "
+              + ', '.join(f"{n} input(s) {'/'.join(f'{ms:.0f}' for ms in v)} ms" for n, v in sorted(floors.items())))
     report['load_average_end'] = list(os.getloadavg())
     print("'/plain', '/expr' rows: that implementation's time over fused (speed-up), and fused "
           'memory over its memory during fwd+bwd: peak above the inputs, and work = peak minus the '
-          'results (output + input gradients)')
+          'results (output + input gradients). Times are medians over the rounds; fwd/floor and '
+          'the speed-ups are medians of the per-round ratios (each round times the copy floor and '
+          'every implementation back to back).')
     if args.json:
         with open(args.json, 'w') as fh:
             json.dump(report, fh, indent=2)
