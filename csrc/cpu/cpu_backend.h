@@ -43,9 +43,11 @@ void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc
   LIPDET_ROWS_DISPATCH(isa, load_row(rl, src, dst, fill, kind, m))
 }
 
+// Scatter a row-layout gradient back to an input row: dst += buf, or dst = buf when not
+// `accumulate` (the row's first contribution; only valid when rl.covers).
 template <typename acc_t>
-void add_row(CpuIsa isa, const RowLayout& rl, const acc_t* buf, acc_t* dst) {
-  LIPDET_ROWS_DISPATCH(isa, add_row(rl, buf, dst))
+void put_row(CpuIsa isa, const RowLayout& rl, const acc_t* buf, acc_t* dst, bool accumulate = true) {
+  LIPDET_ROWS_DISPATCH(isa, put_row(rl, buf, dst, accumulate))
 }
 
 template <typename acc_t>

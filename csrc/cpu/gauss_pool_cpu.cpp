@@ -126,7 +126,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
             a.eta_stride = wp.per_output ? 1 : 0;
             a.g = gp + orow;
             gauss_bwd_row(isa, a);
-            for (int64_t r = 0; r < a.R; ++r) add_row(isa, rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
+            for (int64_t r = 0; r < a.R; ++r) put_row(isa, rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
             if (wp.per_output) std::copy(s.geta.begin(), s.geta.begin() + g.w.out, gep + orow);
             else for (int64_t o = 0; o < g.w.out; ++o) plane_geta += s.geta[o];
           }

@@ -16,8 +16,10 @@ namespace lip_det {
 // the per-tap loops over ow have no bounds checks and vectorise.
 struct RowLayout {
   int64_t W, s, p, k, J, phases;
+  bool covers;  // every input column lies in some window: no gaps (s <= k), none after the last
   explicit RowLayout(const Dim& w)
-      : W(w.in), s(w.s), p(w.p), k(w.k), J(w.out + (w.k - 1) / w.s), phases(w.s < w.k ? w.s : w.k) {}
+      : W(w.in), s(w.s), p(w.p), k(w.k), J(w.out + (w.k - 1) / w.s), phases(w.s < w.k ? w.s : w.k),
+        covers(w.s <= w.k && (w.out - 1) * w.s - w.p + w.k >= w.in) {}
   int64_t size() const { return phases * J; }
 };
 
@@ -121,8 +123,8 @@ struct GaussRow {
                    const RowPrefetch& pf);                                     \
   double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW, \
                     const RowPrefetch& pf);                                    \
-  void add_row(const RowLayout& rl, const float* buf, float* dst);             \
-  void add_row(const RowLayout& rl, const double* buf, double* dst);           \
+  void put_row(const RowLayout& rl, const float* buf, float* dst, bool accumulate);   \
+  void put_row(const RowLayout& rl, const double* buf, double* dst, bool accumulate); \
   }
 
 LIPDET_DECLARE_ROW_KERNELS(rows_default)

@@ -447,16 +447,20 @@ LIPDET_INLINE void bwd_shifted(const RowArgs<acc_t>& a) {
     for (int64_t r = 0; r < a.R; ++r) chain_gate(a.S, a.coeff, a.Lr[r], a.GL + r * a.S);
 }
 
-// dst[c] += buf[q*J + j] for the valid columns: a row gradient back to the input layout.
-template <typename acc_t, int64_t SC>
-LIPDET_INLINE void add_phases(const RowLayout& rl, const acc_t* __restrict buf, acc_t* __restrict dst) {
+// dst[c] += buf[q*J + j] for the valid columns (ADD), or dst[c] = buf[q*J + j]: a row
+// gradient back to the input layout.
+template <typename acc_t, int64_t SC, bool ADD>
+LIPDET_INLINE void put_phases(const RowLayout& rl, const acc_t* __restrict buf, acc_t* __restrict dst) {
   const int64_t s = SC > 0 ? SC : rl.s;
   for (int64_t q = 0; q < rl.phases; ++q) {
     int64_t j0, j1;
     row_valid(rl, q, j0, j1);
     const acc_t* __restrict b = buf + q * rl.J;
     acc_t* __restrict dp = dst + q - rl.p;
-    for (int64_t j = j0; j < j1; ++j) dp[j * s] += b[j];
+    if constexpr (ADD)
+      for (int64_t j = j0; j < j1; ++j) dp[j * s] += b[j];
+    else
+      for (int64_t j = j0; j < j1; ++j) dp[j * s] = b[j];
   }
 }
 
@@ -468,11 +472,17 @@ void load_any(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int
   else load_phases<acc_t, 0>(rl, src, dst, fill, kind, m);
 }
 
+template <typename acc_t, bool ADD>
+void put_stride(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
+  if (rl.s == 1) put_phases<acc_t, 1, ADD>(rl, buf, dst);
+  else if (rl.s == 2) put_phases<acc_t, 2, ADD>(rl, buf, dst);
+  else put_phases<acc_t, 0, ADD>(rl, buf, dst);
+}
+
 template <typename acc_t>
-void add_any(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
-  if (rl.s == 1) add_phases<acc_t, 1>(rl, buf, dst);
-  else if (rl.s == 2) add_phases<acc_t, 2>(rl, buf, dst);
-  else add_phases<acc_t, 0>(rl, buf, dst);
+void put_any(const RowLayout& rl, const acc_t* buf, acc_t* dst, bool accumulate) {
+  if (accumulate) put_stride<acc_t, true>(rl, buf, dst);
+  else put_stride<acc_t, false>(rl, buf, dst);
 }
 
 // kLogit and kPlaneLam take the shifted path (their logits do not depend on the window);
@@ -509,8 +519,12 @@ void load_row(const RowLayout& rl, const double* src, double* dst, double fill, 
               const Gate<double>& m) {
   load_any(rl, src, dst, fill, kind, m);
 }
-void add_row(const RowLayout& rl, const float* buf, float* dst) { add_any(rl, buf, dst); }
-void add_row(const RowLayout& rl, const double* buf, double* dst) { add_any(rl, buf, dst); }
+void put_row(const RowLayout& rl, const float* buf, float* dst, bool accumulate) {
+  put_any(rl, buf, dst, accumulate);
+}
+void put_row(const RowLayout& rl, const double* buf, double* dst, bool accumulate) {
+  put_any(rl, buf, dst, accumulate);
+}
 void norm_grad_plane(int64_t n, const float* pre, float* g, float scale, float mean, float rstd,
                      double* gweight, double* gbias) {
   norm_grad_any(n, pre, g, scale, mean, rstd, gweight, gbias);

@@ -248,14 +248,18 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
   double* ggate = in.gated() ? glam.data_ptr<double>() : nullptr;
   at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
     Scratch<acc_t> s(isa, g, rl, M != kOutLam, true);
+    std::vector<uint8_t> written(g.d.in * g.h.in);  // per input row of the plane: has a gradient
     for (int64_t p = begin; p < end; ++p) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
       const acc_t* xp = x + p * g.in_plane();
       const LogitRows<acc_t> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
-      // The gradients are zeroed here, plane by plane, not by a separate pass over the tensors:
-      // the plane is then in cache for the scatter that follows.
-      std::fill(gxp + p * g.in_plane(), gxp + (p + 1) * g.in_plane(), acc_t(0));
-      if (M == kLogit) std::fill(glp + p * g.in_plane(), glp + (p + 1) * g.in_plane(), acc_t(0));
+      // No zeroing pass over the gradients: each input row's first contribution is stored, later
+      // ones added, and rows no window covers are zeroed after the plane. Where some columns lie
+      // in no window (s > k, or past the last window) a row is zeroed before its first
+      // contribution instead.
+      acc_t* gx_plane = gxp + p * g.in_plane();
+      acc_t* gl_plane = M == kLogit ? glp + p * g.in_plane() : nullptr;
+      std::fill(written.begin(), written.end(), 0);
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
@@ -271,8 +275,16 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
           a.g = go + orow;
           bwd_row(isa, M, GLAM, a);
           for (int64_t r = 0; r < R; ++r) {
-            add_row(isa, rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
-            if (M == kLogit) add_row(isa, rl, s.GL.data() + r * S, glp + p * g.in_plane() + s.rows[r]);
+            const int64_t row = s.rows[r];
+            const bool first = !written[row / g.w.in];
+            written[row / g.w.in] = 1;
+            if (first && !rl.covers) {
+              std::fill(gx_plane + row, gx_plane + row + g.w.in, acc_t(0));
+              if (M == kLogit) std::fill(gl_plane + row, gl_plane + row + g.w.in, acc_t(0));
+            }
+            const bool accumulate = !first || !rl.covers;
+            put_row(isa, rl, s.GX.data() + r * S, gx_plane + row, accumulate);
+            if (M == kLogit) put_row(isa, rl, s.GL.data() + r * S, gl_plane + row, accumulate);
           }
           if constexpr (GLAM) {
             if constexpr (M == kOutLam) {
@@ -281,6 +293,11 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
               for (int64_t o = 0; o < g.w.out; ++o) plane_glam += s.glam[o];
             }
           }
+        }
+      for (int64_t row = 0; row < g.d.in * g.h.in; ++row)
+        if (!written[row]) {
+          std::fill(gx_plane + row * g.w.in, gx_plane + (row + 1) * g.w.in, acc_t(0));
+          if (M == kLogit) std::fill(gl_plane + row * g.w.in, gl_plane + (row + 1) * g.w.in, acc_t(0));
         }
       if constexpr (GLAM && M == kPlaneLam) glamp[p] = plane_glam;
       if (ggate != nullptr)  // the plane's ∂L/∂z is complete: chain it through the norm
@@ -359,7 +376,7 @@ GatedGrads CpuBackend::gated_backward(const at::Tensor& grad, const at::Tensor& 
                                       const PlaneNorm& norm, const Geometry& g) {
   const Inputs in = prepare_gated(x, pre, norm, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
-  at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // zeroed plane by plane in backward_mode
+  at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // every element written in backward_mode
   at::Tensor gpre = empty_for_kernel(in.logit.sizes(), in.logit.options());
   at::Tensor gnorm = at::empty({g.planes(), 2}, in.x.options().dtype(at::kDouble));
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_backward",
@@ -390,7 +407,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
                     g.out_shape, ", got ", grad.sizes());
   const Inputs in = prepare(kind, x, logit, lam, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
-  at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // zeroed plane by plane in backward_mode
+  at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // every element written in backward_mode
   at::Tensor gl = kind == Weighted::kLip ? empty_for_kernel(in.logit.sizes(), in.logit.options()) : at::Tensor();
   at::Tensor glam;
   if (kind == Weighted::kMaxEnt)
