@@ -14,7 +14,10 @@ Timing and memory: every (backbone, size, pass) runs in a fresh subprocess (one 
 threads), which builds the model, resets the process's peak-RSS mark, runs ``--warmup`` untimed
 and ``--iters`` timed passes, and reports the median time and the peak RSS above the built model
 (activations, gradients, workspaces). Forward: eval mode under ``no_grad``; forward+backward:
-train mode as in a detector (``norm_eval=True``), loss = sum of the output means.
+train mode as in a detector (``norm_eval=True``), loss = sum of the output means. With
+``--rounds N`` every measurement is repeated N times, the backbones interleaved (a backbone and its
+baseline run back to back); times are medians over the rounds and time ratios are medians of the
+per-round ratios.
 
 Usage:
     python tools/benchmark_backbones.py [--depths 50 [101]] [--models R50 LIP-R50 ...]
@@ -326,6 +329,7 @@ def benchmark(args) -> dict:
                 for key in ('ms', 'cpu_ms', 'peak_mib'):
                     row[f'{mode}_{key}_{label}'] = statistics.median(r[key] for r in runs)
                 row[f'{mode}_ms_{label}_rounds'] = [r['ms'] for r in runs]
+                row[f'{mode}_cpu_ms_{label}_rounds'] = [r['cpu_ms'] for r in runs]
                 row['op_path'] = runs[-1]['op_path']
                 row['threads'] = runs[-1]['threads']
     by_name = {r['model']: r for r in rows}
@@ -334,7 +338,13 @@ def benchmark(args) -> dict:
         for key in list(r):
             if key.startswith(('gflops', 'fwd_ms', 'fwd_bwd_ms', 'fwd_cpu', 'fwd_bwd_cpu',
                                'fwd_peak', 'fwd_bwd_peak')) and not key.endswith('_rounds'):
-                r[f'{key}_ratio'] = _ratio(r[key], base[key])
+                rounds = f'{key}_rounds'
+                if rounds in r and rounds in base:
+                    # Times: the median of per-round ratios (a backbone and its baseline ran
+                    # back to back in each round), steadier than a ratio of medians.
+                    r[f'{key}_ratio'] = statistics.median(_ratio(a, b) for a, b in zip(r[rounds], base[rounds]))
+                else:
+                    r[f'{key}_ratio'] = _ratio(r[key], base[key])
     paths = sorted({r['op_path'] for r in rows})
     return dict(command='python ' + ' '.join([os.path.relpath(__file__, REPO)] + sys.argv[1:]),
                 op_path=paths[0] if len(paths) == 1 else paths,
@@ -375,7 +385,8 @@ def format_table(report: dict) -> str:
             f"ms per image, batch {report['batch_224']} at 224 and {report['batch_800x1216']} at "
             f"800x1216; median over {report['rounds']} interleaved round(s) of the median of "
             f"{report['iters']} / {report['big_iters']} timed passes after {report['warmup']} "
-            f"warm-up; peak = peak RSS above the built model.")
+            f"warm-up; time ratios are medians of the per-round ratios; peak = peak RSS above the "
+            f"built model.")
     return '\n'.join(lines + ['', note])
 
 
