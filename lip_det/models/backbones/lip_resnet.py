@@ -110,7 +110,8 @@ class LIPBottleneck(_LIPBlock, Bottleneck):
         if self.with_plugins:
             out = self.forward_plugin(out, self.after_conv3_plugin_names)
         identity = x if self.downsample is None else self.downsample(x, shared)
-        return out + identity
+        out += identity  # in place, as mmdet's Bottleneck: a fresh block-sized tensor costs page faults
+        return out
 
 
 class LIPBasicBlock(_LIPBlock, BasicBlock):
@@ -127,7 +128,8 @@ class LIPBasicBlock(_LIPBlock, BasicBlock):
         out = self.relu(self.norm1(self.conv1(x)))
         out = self.norm2(self.conv2(out))
         identity = x if self.downsample is None else self.downsample(x)
-        return out + identity
+        out += identity
+        return out
 
 
 @MODELS.register_module()
