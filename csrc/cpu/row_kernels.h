@@ -4,6 +4,7 @@
 // Each pass is a unit-stride loop over the outputs of a row (taps are read from deinterleaved
 // rows, see RowLayout), calling the shared per-pixel math of weighted_pool.h / gauss_pool.h,
 // so the compiler vectorises it, exp included (exp_nonpos is branch-free).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
