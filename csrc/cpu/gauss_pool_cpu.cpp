@@ -101,7 +101,7 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
   const at::Tensor xa = x.to(acc).contiguous();
   const at::Tensor go = grad.to(acc).contiguous();
   const WindowParam wp = window_param(eta, g, acc);
-  at::Tensor gx = empty_for_kernel(xa.sizes(), xa.options()).zero_();
+  at::Tensor gx = empty_for_kernel(xa.sizes(), xa.options());  // every element written by PlaneGradRows
   at::Tensor geta = wp.per_output ? at::empty({g.planes(), g.out_plane()}, xa.options())
                                   : at::empty({g.planes()}, xa.options());
   AT_DISPATCH_FLOATING_TYPES(acc, "lip_det_gauss_backward", [&] {
@@ -115,7 +115,9 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
     scalar_t* gep = geta.data_ptr<scalar_t>();
     at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
       GaussScratch<scalar_t> s(g, rl, true);
+      PlaneGradRows<scalar_t> out(g, rl);
       for (int64_t p = begin; p < end; ++p) {
+        out.start(gxp + p * g.in_plane(), nullptr);
         scalar_t plane_geta = 0;
         for (int64_t od = 0; od < g.d.out; ++od)
           for (int64_t oh = 0; oh < g.h.out; ++oh) {
@@ -126,10 +128,11 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::gauss_backward(const at::Tensor& 
             a.eta_stride = wp.per_output ? 1 : 0;
             a.g = gp + orow;
             gauss_bwd_row(isa, a);
-            for (int64_t r = 0; r < a.R; ++r) put_row(isa, rl, s.GX.data() + r * S, gxp + p * g.in_plane() + s.rows[r]);
+            for (int64_t r = 0; r < a.R; ++r) out.put(isa, s.rows[r], s.GX.data() + r * S, nullptr);
             if (wp.per_output) std::copy(s.geta.begin(), s.geta.begin() + g.w.out, gep + orow);
             else for (int64_t o = 0; o < g.w.out; ++o) plane_geta += s.geta[o];
           }
+        out.finish();
         if (!wp.per_output) gep[p] = plane_geta;
       }
     });

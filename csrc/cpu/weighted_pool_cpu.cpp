@@ -89,7 +89,7 @@ struct Scratch {
     }
     ++stamp;
     const int64_t R = window_rows(g, od, oh, rows.data());
-    int64_t n_next = uncached_next_rows(g, od, oh);
+    int64_t n_next = lsrc != nullptr ? uncached_next_rows(g, od, oh) : 0;  // rows to prefetch
     for (int64_t r = 0; r < R; ++r) {
       Slot* hit = nullptr;
       for (Slot& sl : slots)
@@ -248,18 +248,12 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
   double* ggate = in.gated() ? glam.data_ptr<double>() : nullptr;
   at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
     Scratch<acc_t> s(isa, g, rl, M != kOutLam, true);
-    std::vector<uint8_t> written(g.d.in * g.h.in);  // per input row of the plane: has a gradient
+    PlaneGradRows<acc_t> out(g, rl);
     for (int64_t p = begin; p < end; ++p) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
       const acc_t* xp = x + p * g.in_plane();
       const LogitRows<acc_t> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
-      // No zeroing pass over the gradients: each input row's first contribution is stored, later
-      // ones added, and rows no window covers are zeroed after the plane. Where some columns lie
-      // in no window (s > k, or past the last window) a row is zeroed before its first
-      // contribution instead.
-      acc_t* gx_plane = gxp + p * g.in_plane();
-      acc_t* gl_plane = M == kLogit ? glp + p * g.in_plane() : nullptr;
-      std::fill(written.begin(), written.end(), 0);
+      out.start(gxp + p * g.in_plane(), M == kLogit ? glp + p * g.in_plane() : nullptr);
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
@@ -274,18 +268,7 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
           if constexpr (M == kOutLam) a.lamrow = lam + orow;
           a.g = go + orow;
           bwd_row(isa, M, GLAM, a);
-          for (int64_t r = 0; r < R; ++r) {
-            const int64_t row = s.rows[r];
-            const bool first = !written[row / g.w.in];
-            written[row / g.w.in] = 1;
-            if (first && !rl.covers) {
-              std::fill(gx_plane + row, gx_plane + row + g.w.in, acc_t(0));
-              if (M == kLogit) std::fill(gl_plane + row, gl_plane + row + g.w.in, acc_t(0));
-            }
-            const bool accumulate = !first || !rl.covers;
-            put_row(isa, rl, s.GX.data() + r * S, gx_plane + row, accumulate);
-            if (M == kLogit) put_row(isa, rl, s.GL.data() + r * S, gl_plane + row, accumulate);
-          }
+          for (int64_t r = 0; r < R; ++r) out.put(isa, s.rows[r], s.GX.data() + r * S, s.GL.data() + r * S);
           if constexpr (GLAM) {
             if constexpr (M == kOutLam) {
               std::copy(s.glam.begin(), s.glam.begin() + g.w.out, glamp + orow);
@@ -294,11 +277,7 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
             }
           }
         }
-      for (int64_t row = 0; row < g.d.in * g.h.in; ++row)
-        if (!written[row]) {
-          std::fill(gx_plane + row * g.w.in, gx_plane + (row + 1) * g.w.in, acc_t(0));
-          if (M == kLogit) std::fill(gl_plane + row * g.w.in, gl_plane + (row + 1) * g.w.in, acc_t(0));
-        }
+      out.finish();
       if constexpr (GLAM && M == kPlaneLam) glamp[p] = plane_glam;
       if (ggate != nullptr)  // the plane's ∂L/∂z is complete: chain it through the norm
         norm_grad_plane(isa, g.in_plane(), l + p * g.in_plane(), glp + p * g.in_plane(), lr.m.scale,

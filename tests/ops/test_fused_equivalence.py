@@ -208,7 +208,8 @@ def test_nan_reaches_exactly_the_windows_that_hold_it(name, where, dtype, isa, m
         torch.testing.assert_close(gf, gr, equal_nan=True, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize('name', ['lip_pool2d', 'lip_pool2d_gated', 'soft_pool2d', 'maxent_pool2d'])
+@pytest.mark.parametrize('name', ['lip_pool2d', 'lip_pool2d_gated', 'soft_pool2d', 'maxent_pool2d',
+                                  'gauss_pool2d'])
 @pytest.mark.parametrize('k,s', [((2, 2), (2, 2)), ((2, 2), (3, 3)), ((3, 1), (2, 2))])
 def test_pixels_outside_every_window_get_zero_gradient(name, k, s):
     """The backward writes every gradient element without a zeroing pass (a row's first
@@ -219,7 +220,7 @@ def test_pixels_outside_every_window_get_zero_gradient(name, k, s):
     x = _inputs(shape, 11, dtype=torch.float32)
     extra = {'lip_pool2d': [_inputs(shape, 12, 2.0, torch.float32)], 'soft_pool2d': [],
              'lip_pool2d_gated': [_inputs(shape, 12, 1.0, torch.float32), torch.ones(3), torch.zeros(3)],
-             'maxent_pool2d': [torch.full((1,), 0.5)]}[name]
+             'maxent_pool2d': [torch.full((1,), 0.5)], 'gauss_pool2d': [torch.full((1,), 0.5)]}[name]
     scalars = (1e-5, 12.0) if name == 'lip_pool2d_gated' else ()
     op = getattr(fused(), name)
     covered = torch.zeros(shape[2:], dtype=torch.bool)
@@ -234,7 +235,7 @@ def test_pixels_outside_every_window_get_zero_gradient(name, k, s):
         y = op(*leaves, *extra[1:], *scalars, k, s, (0, 0), False)
         grads = torch.autograd.grad(y, leaves, torch.ones_like(y))
         assert all(torch.isfinite(g).all() for g in grads)
-        # gated's pre reaches every pixel's gradient through the InstanceNorm statistics; λ is [1]
-        for g in grads[:1] if name in ('lip_pool2d_gated', 'maxent_pool2d') else grads:
+        # gated's pre reaches every pixel's gradient through the InstanceNorm statistics; λ, η are [1]
+        for g in grads[:1] if name in ('lip_pool2d_gated', 'maxent_pool2d', 'gauss_pool2d') else grads:
             assert torch.equal(g[:, :, ~covered], torch.zeros_like(g[:, :, ~covered]))
     assert_matches_reference(name, [t.double() for t in [x] + extra], scalars + (k, s, (0, 0), False))
