@@ -59,9 +59,9 @@ void norm_grad_plane(CpuIsa isa, int64_t n, const acc_t* pre, acc_t* g, acc_t sc
 }
 
 template <typename acc_t>
-acc_t weight_row(CpuIsa isa, int64_t n, const acc_t* L, const acc_t* X, acc_t* W, acc_t* XW,
-                 const RowPrefetch& pf) {
-  LIPDET_ROWS_DISPATCH(isa, weight_row(n, L, X, W, XW, pf))
+acc_t weight_row(CpuIsa isa, int64_t n, acc_t* L, const acc_t* X, const acc_t* mask, acc_t lam, acc_t* W,
+                 acc_t* XW, const RowPrefetch& pf) {
+  LIPDET_ROWS_DISPATCH(isa, weight_row(n, L, X, mask, lam, W, XW, pf))
 }
 
 template <typename acc_t>

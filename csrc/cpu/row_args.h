@@ -119,10 +119,10 @@ struct GaussRow {
                        double mean, double rstd, double* gweight, double* gbias); \
   void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
   void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
-  float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW,       \
-                   const RowPrefetch& pf);                                     \
-  double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW, \
-                    const RowPrefetch& pf);                                    \
+  float weight_row(int64_t n, float* L, const float* X, const float* mask, float lam,    \
+                   float* W, float* XW, const RowPrefetch& pf);                \
+  double weight_row(int64_t n, double* L, const double* X, const double* mask,  \
+                    double lam, double* W, double* XW, const RowPrefetch& pf); \
   void put_row(const RowLayout& rl, const float* buf, float* dst, bool accumulate);   \
   void put_row(const RowLayout& rl, const double* buf, double* dst, bool accumulate); \
   }

@@ -257,15 +257,27 @@ LIPDET_INLINE void norm_grad_any(int64_t n, const acc_t* __restrict pre, acc_t* 
 
 // A loaded row for the shifted path: returns M = max L (fill −inf never wins), writes
 // W = e^{L − M} (0 at the fill) and XW = X·W. One exp per input pixel instead of one per tap.
+// With `mask` (0 at valid columns, −inf at the fill) the logits are λ·x and L is written here
+// as lam·X + mask, from the row just deinterleaved instead of a second strided read of x.
 template <typename acc_t>
-LIPDET_INLINE acc_t weight_row_any(int64_t n, const acc_t* __restrict L, const acc_t* __restrict X,
-                                   acc_t* __restrict W, acc_t* __restrict XW, const RowPrefetch& pf) {
+LIPDET_INLINE acc_t weight_row_any(int64_t n, acc_t* __restrict L, const acc_t* __restrict X,
+                                   const acc_t* __restrict mask, acc_t lam, acc_t* __restrict W,
+                                   acc_t* __restrict XW, const RowPrefetch& pf) {
   // A plain `m = L > m ? L : m` loop stays scalar (the compiler keeps its NaN order); the simd
   // reduction may pick NaN as M, which turns the row's weights to NaN and sends its windows to
   // the exact form (shifted_sums), so NaN still propagates only where it is.
   acc_t m = -std::numeric_limits<acc_t>::infinity();
+  if (mask != nullptr) {
 #pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = L[i] > m ? L[i] : m;
+    for (int64_t i = 0; i < n; ++i) {
+      const acc_t l = lam * X[i] + mask[i];
+      L[i] = l;
+      m = l > m ? l : m;
+    }
+  } else {
+#pragma omp simd reduction(max : m)
+    for (int64_t i = 0; i < n; ++i) m = L[i] > m ? L[i] : m;
+  }
   // The pass runs in blocks; before each, the block's share of pf's cache lines is requested.
   constexpr int64_t kBlock = 32, kLine = 64;
   const int64_t lines = (pf.bytes + kLine - 1) / kLine, blocks = (n + kBlock - 1) / kBlock;
@@ -534,11 +546,13 @@ void norm_grad_plane(int64_t n, const double* pre, double* g, double scale, doub
                      double* gweight, double* gbias) {
   norm_grad_any(n, pre, g, scale, mean, rstd, gweight, gbias);
 }
-float weight_row(int64_t n, const float* L, const float* X, float* W, float* XW, const RowPrefetch& pf) {
-  return weight_row_any(n, L, X, W, XW, pf);
+float weight_row(int64_t n, float* L, const float* X, const float* mask, float lam, float* W, float* XW,
+                 const RowPrefetch& pf) {
+  return weight_row_any(n, L, X, mask, lam, W, XW, pf);
 }
-double weight_row(int64_t n, const double* L, const double* X, double* W, double* XW, const RowPrefetch& pf) {
-  return weight_row_any(n, L, X, W, XW, pf);
+double weight_row(int64_t n, double* L, const double* X, const double* mask, double lam, double* W,
+                  double* XW, const RowPrefetch& pf) {
+  return weight_row_any(n, L, X, mask, lam, W, XW, pf);
 }
 void plane_moments(int64_t n, const float* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
 void plane_moments(int64_t n, const double* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }

@@ -108,8 +108,12 @@ struct Scratch {
             const int64_t nr = next_rows[--n_next];
             pf = {xp + nr, lsrc == xp ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
           }
-          load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
-          hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), hit->W.data(), hit->XW.data(), pf);
+          // λ·x logits come from the X row just loaded; other logits are a second input.
+          const bool from_x = kind == kLoadScale && lsrc == xp;
+          if (!from_x)
+            load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
+          hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), from_x ? mask.data() : nullptr,
+                              m.scale, hit->W.data(), hit->XW.data(), pf);
         }
       }
       hit->used = stamp;
