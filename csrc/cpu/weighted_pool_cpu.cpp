@@ -79,8 +79,9 @@ struct Scratch {
   }
 
   // Point Xr (and Lr, Wr, XWr, Mr when `lsrc`) at the valid input rows of output row (od, oh)
-  // of plane p; returns their count. The logit rows are load_row(lsrc, kind, m): LIP's logit
-  // (kLoadCopy), its pre-norm map through the gate (kLoadGate), or λ·x (kLoadScale).
+  // of plane p; returns their count. The logit rows are LIP's logit (kLoadCopy) or its pre-norm
+  // map through the gate (kLoadGate), read by load_row(lsrc, kind, m), or λ·x (kLoadScale, lsrc
+  // = xp), formed by weight_row from the X row.
   int64_t load(CpuIsa isa, const Geometry& g, const RowLayout& rl, int64_t p, const acc_t* xp,
                const acc_t* lsrc, int kind, const Gate<acc_t>& m, int64_t od, int64_t oh) {
     if (p != plane) {
@@ -108,7 +109,6 @@ struct Scratch {
             const int64_t nr = next_rows[--n_next];
             pf = {xp + nr, lsrc == xp ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
           }
-          // λ·x logits come from the X row just loaded; other logits are a second input.
           const bool from_x = kind == kLoadScale && lsrc == xp;
           if (!from_x)
             load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
