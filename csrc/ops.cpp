@@ -1,7 +1,5 @@
-// Operator schemas (namespace lip_det) and the host-side helpers every backend shares.
-// Fake (meta) kernels and autograd formulas are registered in Python: lip_det/ops/fused.py.
-#include <Python.h>
-
+// Operator schemas and the host-side helpers every backend shares (the library itself is
+// registered in library.cpp).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
@@ -129,10 +127,7 @@ at::Tensor reduce_param_grad(const at::Tensor& grad, const Geometry& g, const at
   return grad.view(shape).sum_to_size(like.sizes()).to(like.scalar_type());
 }
 
-}  // namespace lip_det
-
-TORCH_LIBRARY(lip_det, m) {
-  m.set_python_module("lip_det.ops.fused");
+void define_ops(torch::Library& m) {
   const std::vector<at::Tag> tags = {at::Tag::pt2_compliant_tag};
   const char* geom2 = "int[2] kernel_size, int[2] stride, int[2] padding, bool ceil_mode";
   auto def = [&](const std::string& s) { m.def(s.c_str(), tags); };
@@ -159,9 +154,5 @@ TORCH_LIBRARY(lip_det, m) {
       ") -> (Tensor, Tensor)");
 }
 
-// An importable Python module, so `import lip_det._C` runs the registrations above.
-extern "C" PyMODINIT_FUNC PyInit__C(void) {
-  static struct PyModuleDef def = {PyModuleDef_HEAD_INIT, "_C", "lip_det fused pooling operators",
-                                   -1, nullptr};
-  return PyModule_Create(&def);
-}
+}  // namespace lip_det
+

@@ -41,6 +41,9 @@ at::Tensor reduce_param_grad(const at::Tensor& grad, const Geometry& g, const at
 // Float32 for half types, the tensor's own dtype otherwise.
 at::ScalarType acc_type(at::ScalarType t);
 
+// Declares every operator's schema in `m` (the lip_det library; a test library reuses it).
+void define_ops(torch::Library& m);
+
 // Argument checks of the raw torch.ops entry points (the Python API validates first; these
 // keep direct callers from reading out of bounds).
 void check_pool_args(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
