@@ -6,12 +6,22 @@
 // the two gradient coefficients for Gaussian pooling); a second, one thread per input pixel,
 // gathers the gradient over exactly the windows that cover the pixel. Half types read and write
 // their own dtype and accumulate in float32.
+//
+// tests/ops/cuda_emulation.cpp compiles this file as host C++ with LIPDET_CUDA_EMULATION
+// (cuda/emulation.h: one thread walks each grid) so that the CPU tests run these kernels.
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
+#include <torch/library.h>
+
+#ifdef LIPDET_CUDA_EMULATION
+#include "cuda/emulation.h"
+#else
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
-#include <torch/library.h>
+// A kernel launch over n threads: LIPDET_LAUNCH(n, stream, kernel<...>)(args...).
+#define LIPDET_LAUNCH(n, stream, ...) __VA_ARGS__<<<blocks_for(n), kThreads, 0, stream>>>
+#endif
 
 #include <algorithm>
 
@@ -305,11 +315,11 @@ struct CudaBackend {
       const acc_t* lamp = wp.values.defined() ? wp.values.data_ptr<acc_t>() : nullptr;
       const GateParams<acc_t> gp = gate_params<acc_t>(gs, gb, gate);
       if (kind == Weighted::kLip)
-        weighted_forward_kernel<scalar_t, acc_t, true><<<blocks_for(total), kThreads, 0, stream>>>(
+        LIPDET_LAUNCH(total, stream, weighted_forward_kernel<scalar_t, acc_t, true>)(
             xc.data_ptr<scalar_t>(), lc.data_ptr<scalar_t>(), nullptr, false, false, gp, s, total,
             y.data_ptr<scalar_t>());
       else
-        weighted_forward_kernel<scalar_t, acc_t, false><<<blocks_for(total), kThreads, 0, stream>>>(
+        LIPDET_LAUNCH(total, stream, weighted_forward_kernel<scalar_t, acc_t, false>)(
             xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, s, total, y.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
@@ -349,20 +359,20 @@ struct CudaBackend {
       const scalar_t* lp = lip ? lc.data_ptr<scalar_t>() : nullptr;
       const GateParams<acc_t> gp = gate_params<acc_t>(gs, gb, gate);
       if (lip) {
-        weighted_stats_kernel<scalar_t, acc_t, true><<<blocks_for(n_out), kThreads, 0, stream>>>(
+        LIPDET_LAUNCH(n_out, stream, weighted_stats_kernel<scalar_t, acc_t, true>)(
             xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gp, gc.data_ptr<scalar_t>(), s, n_out,
             peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), nullptr);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
-        weighted_gather_kernel<scalar_t, acc_t, true><<<blocks_for(n_in), kThreads, 0, stream>>>(
+        LIPDET_LAUNCH(n_in, stream, weighted_gather_kernel<scalar_t, acc_t, true>)(
             xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gp, s, n_in, peak.data_ptr<acc_t>(),
             gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>(),
             gz.defined() ? gz.data_ptr<acc_t>() : nullptr);
       } else {
-        weighted_stats_kernel<scalar_t, acc_t, false><<<blocks_for(n_out), kThreads, 0, stream>>>(
+        LIPDET_LAUNCH(n_out, stream, weighted_stats_kernel<scalar_t, acc_t, false>)(
             xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, gc.data_ptr<scalar_t>(), s, n_out,
             peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), glamp);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
-        weighted_gather_kernel<scalar_t, acc_t, false><<<blocks_for(n_in), kThreads, 0, stream>>>(
+        LIPDET_LAUNCH(n_in, stream, weighted_gather_kernel<scalar_t, acc_t, false>)(
             xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, s, n_in, peak.data_ptr<acc_t>(),
             gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), nullptr, nullptr);
       }
@@ -415,12 +425,12 @@ struct CudaBackend {
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, pre.scalar_type(), "lip_det_norm_grad_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
-      norm_coef_kernel<acc_t><<<blocks_for(g.planes()), kThreads, 0, stream>>>(
+      LIPDET_LAUNCH(g.planes(), stream, norm_coef_kernel<acc_t>)(
           sum_dz.data_ptr<acc_t>(), sum_dz_c.data_ptr<acc_t>(), norm.rstd.data_ptr<acc_t>(),
           norm.scale.data_ptr<acc_t>(), g.in_plane(), g.planes(), coef.data_ptr<acc_t>(), gw.data_ptr<acc_t>(),
           gb.data_ptr<acc_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      norm_pre_grad_kernel<scalar_t, acc_t><<<blocks_for(n_in), kThreads, 0, stream>>>(
+      LIPDET_LAUNCH(n_in, stream, norm_pre_grad_kernel<scalar_t, acc_t>)(
           pc.data_ptr<scalar_t>(), gz.data_ptr<acc_t>(), norm.mean.data_ptr<acc_t>(), norm.scale.data_ptr<acc_t>(),
           coef.data_ptr<acc_t>(), g.in_plane(), n_in, gpre.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -438,7 +448,7 @@ struct CudaBackend {
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_gauss_forward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
-      gauss_forward_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, stream>>>(
+      LIPDET_LAUNCH(total, stream, gauss_forward_kernel<scalar_t, acc_t>)(
           xc.data_ptr<scalar_t>(), wp.values.data_ptr<acc_t>(), wp.per_output, s, total, y.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
@@ -463,11 +473,11 @@ struct CudaBackend {
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_gauss_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
-      gauss_stats_kernel<scalar_t, acc_t><<<blocks_for(n_out), kThreads, 0, stream>>>(
+      LIPDET_LAUNCH(n_out, stream, gauss_stats_kernel<scalar_t, acc_t>)(
           xc.data_ptr<scalar_t>(), wp.values.data_ptr<acc_t>(), wp.per_output, gc.data_ptr<scalar_t>(), s, n_out,
           ca.data_ptr<acc_t>(), cb.data_ptr<acc_t>(), mean.data_ptr<acc_t>(), geta.data_ptr<acc_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
-      gauss_gather_kernel<scalar_t, acc_t><<<blocks_for(n_in), kThreads, 0, stream>>>(
+      LIPDET_LAUNCH(n_in, stream, gauss_gather_kernel<scalar_t, acc_t>)(
           xc.data_ptr<scalar_t>(), s, n_in, ca.data_ptr<acc_t>(), cb.data_ptr<acc_t>(), mean.data_ptr<acc_t>(),
           gx.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -479,6 +489,15 @@ struct CudaBackend {
 }  // namespace
 }  // namespace lip_det
 
+#ifdef LIPDET_CUDA_EMULATION
+TORCH_LIBRARY(lip_det_cuda_emulation, m) {
+  lip_det::define_ops(m);
+}
+TORCH_LIBRARY_IMPL(lip_det_cuda_emulation, CPU, m) {
+  lip_det::PoolOps<lip_det::CudaBackend>::register_all(m);
+}
+#else
 TORCH_LIBRARY_IMPL(lip_det, CUDA, m) {
   lip_det::PoolOps<lip_det::CudaBackend>::register_all(m);
 }
+#endif
