@@ -4,7 +4,8 @@
 // A launch runs every (block, thread) of the grid blocks_for(n) x kThreads one after another,
 // with blockIdx/threadIdx set as on a GPU: the kernels' index arithmetic and grid-stride loops
 // run as written. The kernels share no memory between threads (no __shared__, no atomics, no
-// __syncthreads), so the serial order gives the same results as any GPU schedule.
+// __syncthreads), so the serial order gives the same results as any GPU schedule. The grid
+// indices are process globals: call the emulated ops from one thread at a time (tests only).
 #pragma once
 
 #include <c10/core/Device.h>
