@@ -47,6 +47,13 @@ def assert_matches_reference(name: str, tensors: Sequence[torch.Tensor], geom: t
         torch.testing.assert_close(gf, gr, rtol=rtol, atol=atol, msg=lambda m: f'grad {i} of {name}: {m}')
 
 
+def seeded_randn(shape: Sequence[int], seed: int, scale: float = 1.0,
+                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Standard normal values (drawn in float64 from `seed`) times `scale`, cast to `dtype`."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=gen, dtype=torch.float64).mul_(scale).to(dtype)
+
+
 def out_size(shape: Sequence[int], k, s, p, ceil_mode) -> Tuple[int, ...]:
     nd = len(k)
     return tuple(reference.pooled_size(shape[-nd + i], k[i], s[i], p[i], ceil_mode) for i in range(nd))

@@ -10,13 +10,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .fused_helpers import needs_ext, out_size, per_window_layouts
+from .fused_helpers import needs_ext, out_size, per_window_layouts, seeded_randn
 from .strategies import geometry
 
 pytestmark = needs_ext
 HERE = osp.dirname(osp.abspath(__file__))
 CSRC = osp.join(osp.dirname(osp.dirname(HERE)), 'csrc')
-F64 = torch.float64
 
 
 @pytest.fixture(scope='module')
@@ -24,25 +23,22 @@ def emu(tmp_path_factory):
     """torch.ops.lip_det_cuda_emulation, built once per session (~15 s); a build error fails."""
     from torch.utils.cpp_extension import load
     build = tmp_path_factory.mktemp('cuda_emulation_build')
-    load(name='lip_det_cuda_emulation', sources=[osp.join(HERE, 'cuda_emulation.cpp'), osp.join(CSRC, 'ops.cpp')],
-         extra_include_paths=[CSRC], extra_cflags=['-O1', '-std=c++20'], build_directory=str(build),
-         is_python_module=False, verbose=False)
+    sources = [osp.join(HERE, 'cuda_emulation.cpp'), osp.join(CSRC, 'ops.cpp')]
+    load(name='lip_det_cuda_emulation', sources=sources, extra_include_paths=[CSRC],
+         extra_cflags=['-O1', '-std=c++20'], build_directory=str(build), is_python_module=False,
+         verbose=False)
     return torch.ops.lip_det_cuda_emulation
 
 
-def _inputs(shape, seed, scale=1.0, dtype=F64):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=gen, dtype=F64).mul_(scale).to(dtype)
 
-
-def _same(name, emu_ops, args, rtol=1e-9, atol=1e-11):
+def assert_emulation_matches_cpu(name, emu_ops, args, rtol=1e-9, atol=1e-11):
     """Forward and backward of op `name`: emulated CUDA kernels == CPU kernels."""
     cpu_ops = torch.ops.lip_det
     y_cpu = getattr(cpu_ops, name)(*args)
     y_emu = getattr(emu_ops, name)(*args)
     assert y_emu.dtype == y_cpu.dtype and y_emu.shape == y_cpu.shape
     torch.testing.assert_close(y_emu, y_cpu, rtol=rtol, atol=atol, msg=lambda m: f'{name}: {m}')
-    g = _inputs(y_cpu.shape, 7, dtype=y_cpu.dtype)
+    g = seeded_randn(y_cpu.shape, 7, dtype=y_cpu.dtype)
     back = name + '_backward'
     gr_cpu = getattr(cpu_ops, back)(g, *args)
     gr_emu = getattr(emu_ops, back)(g, *args)
@@ -57,7 +53,8 @@ def _same(name, emu_ops, args, rtol=1e-9, atol=1e-11):
 @given(geometry(nd=2), st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 30.0]))
 def test_lip(emu, geom, seed, logit_scale):
     shape, k, s, p, ceil = geom
-    _same('lip_pool2d', emu, (_inputs(shape, seed), _inputs(shape, seed + 1, logit_scale), k, s, p, ceil))
+    x, logit = seeded_randn(shape, seed), seeded_randn(shape, seed + 1, logit_scale)
+    assert_emulation_matches_cpu('lip_pool2d', emu, (x, logit, k, s, p, ceil))
 
 
 @settings(max_examples=100)
@@ -65,9 +62,10 @@ def test_lip(emu, geom, seed, logit_scale):
 def test_lip_gated(emu, geom, seed, pre_scale):
     """The fused norm + gate, including the InstanceNorm backward kernels."""
     shape, k, s, p, ceil = geom
-    x, pre = _inputs(shape, seed), _inputs(shape, seed + 1, pre_scale) + 1.5
-    weight, bias = _inputs(shape[1:2], seed + 2, 2.0), _inputs(shape[1:2], seed + 3, 2.0)
-    _same('lip_pool2d_gated', emu, (x, pre, weight, bias, 1e-5, 12.0, k, s, p, ceil), rtol=1e-8, atol=1e-9)
+    x, pre = seeded_randn(shape, seed), seeded_randn(shape, seed + 1, pre_scale) + 1.5
+    weight, bias = seeded_randn(shape[1:2], seed + 2, 2.0), seeded_randn(shape[1:2], seed + 3, 2.0)
+    args = (x, pre, weight, bias, 1e-5, 12.0, k, s, p, ceil)
+    assert_emulation_matches_cpu('lip_pool2d_gated', emu, args, rtol=1e-8, atol=1e-9)
 
 
 @settings(max_examples=100)
@@ -76,7 +74,7 @@ def test_soft_pool(emu, nd, data):
     shape, k, s, p, ceil = data.draw(geometry(nd=nd, max_kernel=5 if nd == 3 else 7,
                                               max_extra=4 if nd == 3 else 8))
     seed = data.draw(st.integers(0, 2**16))
-    _same(f'soft_pool{nd}d', emu, (_inputs(shape, seed, 2.0), k, s, p, ceil))
+    assert_emulation_matches_cpu(f'soft_pool{nd}d', emu, (seeded_randn(shape, seed, 2.0), k, s, p, ceil))
 
 
 @settings(max_examples=150)
@@ -87,8 +85,8 @@ def test_per_window_param_ops(emu, geom, seed, layout, name):
     """Max-Ent's λ and Gaussian's η in every accepted layout (their gradients reduced to it)."""
     shape, k, s, p, ceil = geom
     lay = per_window_layouts(shape[0], shape[1], out_size(shape, k, s, p, ceil))[layout]
-    param = torch.sigmoid(_inputs(lay, seed + 1)) + (0.0 if name == 'maxent_pool2d' else 0.1)
-    _same(name, emu, (_inputs(shape, seed), param, k, s, p, ceil))
+    param = torch.sigmoid(seeded_randn(lay, seed + 1)) + (0.0 if name == 'maxent_pool2d' else 0.1)
+    assert_emulation_matches_cpu(name, emu, (seeded_randn(shape, seed), param, k, s, p, ceil))
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
@@ -96,8 +94,8 @@ def test_half_types_read_and_write_their_dtype_and_accumulate_in_float32(emu, dt
     """The CUDA dispatch's half types: result in the input dtype, equal to the float32 kernels
     on the same (rounded) inputs up to the output's rounding."""
     shape, geom = (2, 3, 13, 17), ([3, 3], [2, 2], [1, 1], False)
-    x = _inputs(shape, 0, 3.0, dtype)
-    cases = {'lip_pool2d': (x, _inputs(shape, 1, 4.0, dtype)),
+    x = seeded_randn(shape, 0, 3.0, dtype)
+    cases = {'lip_pool2d': (x, seeded_randn(shape, 1, 4.0, dtype)),
              'soft_pool2d': (x,),
              'maxent_pool2d': (x, torch.full((1,), 0.7, dtype=dtype)),
              'gauss_pool2d': (x, torch.full((1, 3, 1, 1), 0.5, dtype=dtype))}

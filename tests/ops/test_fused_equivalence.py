@@ -10,23 +10,20 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .fused_helpers import assert_matches_reference, needs_ext, out_size, per_window_layouts
+from .fused_helpers import (assert_matches_reference, needs_ext, out_size, per_window_layouts,
+                            seeded_randn)
 from .strategies import geometry
 
 pytestmark = needs_ext
 F64 = torch.float64
 
 
-def _inputs(shape, seed, scale=1.0, dtype=F64):
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(shape, generator=gen, dtype=F64).mul_(scale).to(dtype)
-
 
 @settings(max_examples=300)
 @given(geometry(nd=2), st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 30.0]))
 def test_lip_matches_reference(geom, seed, logit_scale):
     shape, k, s, p, ceil = geom
-    x, logit = _inputs(shape, seed), _inputs(shape, seed + 1, logit_scale)
+    x, logit = seeded_randn(shape, seed), seeded_randn(shape, seed + 1, logit_scale)
     assert_matches_reference('lip_pool2d', [x, logit], (k, s, p, ceil))
 
 
@@ -36,9 +33,9 @@ def test_lip_matches_reference(geom, seed, logit_scale):
 def test_lip_gated_matches_reference(geom, seed, pre_scale, pre_shift, eps_coeff):
     """The fused norm + gate: logit = coeff·σ(IN(pre)) made in the kernel, every gradient."""
     shape, k, s, p, ceil = geom
-    x = _inputs(shape, seed)
-    pre = _inputs(shape, seed + 1, pre_scale) + pre_shift
-    weight, bias = _inputs(shape[1:2], seed + 2, 2.0), _inputs(shape[1:2], seed + 3, 2.0)
+    x = seeded_randn(shape, seed)
+    pre = seeded_randn(shape, seed + 1, pre_scale) + pre_shift
+    weight, bias = seeded_randn(shape[1:2], seed + 2, 2.0), seeded_randn(shape[1:2], seed + 3, 2.0)
     assert_matches_reference('lip_pool2d_gated', [x, pre, weight, bias], (*eps_coeff, k, s, p, ceil),
                              rtol=1e-8, atol=1e-9)
 
@@ -49,7 +46,7 @@ def test_soft_pool_matches_reference(nd, data):
     shape, k, s, p, ceil = data.draw(geometry(nd=nd, max_kernel=5 if nd == 3 else 7,
                                               max_extra=4 if nd == 3 else 8))
     seed = data.draw(st.integers(0, 2**16))
-    assert_matches_reference(f'soft_pool{nd}d', [_inputs(shape, seed, 2.0)], (k, s, p, ceil))
+    assert_matches_reference(f'soft_pool{nd}d', [seeded_randn(shape, seed, 2.0)], (k, s, p, ceil))
 
 
 @settings(max_examples=600)
@@ -58,9 +55,9 @@ def test_soft_pool_matches_reference(nd, data):
        st.sampled_from(['maxent_pool2d', 'gauss_pool2d']))
 def test_per_window_param_ops_match_reference(geom, seed, layout, name):
     shape, k, s, p, ceil = geom
-    x = _inputs(shape, seed)
+    x = seeded_randn(shape, seed)
     lam_shape = per_window_layouts(shape[0], shape[1], out_size(shape, k, s, p, ceil))[layout]
-    lam = _inputs(lam_shape, seed + 2, 2.0)
+    lam = seeded_randn(lam_shape, seed + 2, 2.0)
     assert_matches_reference(name, [x, lam], (k, s, p, ceil))
 
 
@@ -82,14 +79,14 @@ def test_float32_matches_float64_reference(geom, seed, name, isa):
 
 def _check_float32(geom, seed, name):
     shape, k, s, p, ceil = geom
-    x = _inputs(shape, seed, dtype=torch.float32)
+    x = seeded_randn(shape, seed, dtype=torch.float32)
     c = shape[1:2]
-    extra = {'lip_pool2d': [_inputs(shape, seed + 1, 3.0, torch.float32)], 'soft_pool2d': [],
-             'lip_pool2d_gated': [_inputs(shape, seed + 1, 3.0, torch.float32),
-                                  _inputs(c, seed + 2, 1.0, torch.float32),
-                                  _inputs(c, seed + 3, 1.0, torch.float32)],
-             'maxent_pool2d': [_inputs((shape[0], shape[1], 1, 1), seed + 1, 1.0, torch.float32)],
-             'gauss_pool2d': [_inputs((1,), seed + 1, 1.0, torch.float32)]}[name]
+    extra = {'lip_pool2d': [seeded_randn(shape, seed + 1, 3.0, torch.float32)], 'soft_pool2d': [],
+             'lip_pool2d_gated': [seeded_randn(shape, seed + 1, 3.0, torch.float32),
+                                  seeded_randn(c, seed + 2, 1.0, torch.float32),
+                                  seeded_randn(c, seed + 3, 1.0, torch.float32)],
+             'maxent_pool2d': [seeded_randn((shape[0], shape[1], 1, 1), seed + 1, 1.0, torch.float32)],
+             'gauss_pool2d': [seeded_randn((1,), seed + 1, 1.0, torch.float32)]}[name]
     from .fused_helpers import fused, run
     from lip_det.ops import reference
     geom = ((1e-5, 12.0) if name == 'lip_pool2d_gated' else ()) + (k, s, p, ceil)
@@ -117,8 +114,8 @@ def _assert_float32_close(fused32, ref32, ref64, rtol, atol, what):
 @pytest.mark.parametrize('scale', [1e2, 1e4])
 def test_huge_logits_stay_finite_and_exact(scale):
     """Window-max subtraction: logits of ±1e4 neither overflow nor lose the winner."""
-    x = _inputs((2, 3, 9, 10), 1)
-    logit = _inputs((2, 3, 9, 10), 2, scale)
+    x = seeded_randn((2, 3, 9, 10), 1)
+    logit = seeded_randn((2, 3, 9, 10), 2, scale)
     assert_matches_reference('lip_pool2d', [x, logit], ((3, 3), (2, 2), (1, 1), True))
     from .fused_helpers import fused
     y = fused().lip_pool2d(x.float(), logit.float(), (3, 3), (2, 2), (1, 1))
@@ -134,8 +131,8 @@ def test_float32_widely_spread_logits_take_the_exact_path(name):
     those windows must fall back to their own maximum and still match the float32 reference."""
     from .fused_helpers import fused, run
     from lip_det.ops import reference
-    x = _inputs((2, 3, 11, 13), 7, 100.0, torch.float32)
-    extra = [_inputs((2, 3, 11, 13), 8, 100.0, torch.float32)] if name == 'lip_pool2d' else []
+    x = seeded_randn((2, 3, 11, 13), 7, 100.0, torch.float32)
+    extra = [seeded_randn((2, 3, 11, 13), 8, 100.0, torch.float32)] if name == 'lip_pool2d' else []
     geom = ((3, 3), (2, 2), (1, 1), False)
     out_f, grads_f = run(name, fused(), [x] + extra, geom)
     out_r, grads_r = run(name, reference, [x] + extra, geom)
@@ -156,7 +153,7 @@ def test_gaussian_variance_floor_matches_reference():
 def test_special_cases_of_lip():
     """l = 0 is average pooling over valid pixels; l = x is SoftPool."""
     from .fused_helpers import fused
-    x = _inputs((2, 4, 11, 9), 3)
+    x = seeded_randn((2, 4, 11, 9), 3)
     geom = ((3, 3), (2, 2), (1, 1), True)
     avg = torch.nn.functional.avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
     torch.testing.assert_close(fused().lip_pool2d(x, torch.zeros_like(x), *geom), avg)
@@ -168,8 +165,8 @@ def test_gate_saturation_and_constant_planes():
     the constant logit coeff·σ(bias), i.e. average pooling, and no gradient to pre; a constant
     plane (variance 0 < eps) is exact too."""
     from .fused_helpers import fused
-    x = _inputs((2, 3, 9, 10), 4)
-    pre = _inputs((2, 3, 9, 10), 5)
+    x = seeded_randn((2, 3, 9, 10), 4)
+    pre = seeded_randn((2, 3, 9, 10), 5)
     big = torch.full((3,), 1e3, dtype=F64)
     geom = ((3, 3), (2, 2), (1, 1), True)
     assert_matches_reference('lip_pool2d_gated', [x, pre, big, 0 * big], (1e-5, 12.0, *geom))
@@ -195,8 +192,8 @@ def test_nan_reaches_exactly_the_windows_that_hold_it(name, where, dtype, isa, m
     from .fused_helpers import fused, run
     from lip_det.ops import reference
     monkeypatch.setenv('LIP_DET_CPU_ISA', isa)
-    x = _inputs((2, 3, 11, 40), 9, 1.0, dtype)
-    tensors = [x] + ([_inputs((2, 3, 11, 40), 10, 2.0, dtype)] if name == 'lip_pool2d' else [])
+    x = seeded_randn((2, 3, 11, 40), 9, 1.0, dtype)
+    tensors = [x] + ([seeded_randn((2, 3, 11, 40), 10, 2.0, dtype)] if name == 'lip_pool2d' else [])
     tensors[1 if where == 'logit' else 0][1, 2, 5, 17] = float('nan')
     geom = ((3, 3), (2, 2), (1, 1), False)
     out_f, grads_f = run(name, fused(), tensors, geom)
@@ -217,9 +214,9 @@ def test_pixels_outside_every_window_get_zero_gradient(name, k, s):
     windows, must still come out exactly 0, also when the allocator hands out dirty memory."""
     from .fused_helpers import fused
     shape = (2, 3, 11, 13)  # odd sizes: the last row and column lie outside every window
-    x = _inputs(shape, 11, dtype=torch.float32)
-    extra = {'lip_pool2d': [_inputs(shape, 12, 2.0, torch.float32)], 'soft_pool2d': [],
-             'lip_pool2d_gated': [_inputs(shape, 12, 1.0, torch.float32), torch.ones(3), torch.zeros(3)],
+    x = seeded_randn(shape, 11, dtype=torch.float32)
+    extra = {'lip_pool2d': [seeded_randn(shape, 12, 2.0, torch.float32)], 'soft_pool2d': [],
+             'lip_pool2d_gated': [seeded_randn(shape, 12, 1.0, torch.float32), torch.ones(3), torch.zeros(3)],
              'maxent_pool2d': [torch.full((1,), 0.5)], 'gauss_pool2d': [torch.full((1,), 0.5)]}[name]
     scalars = (1e-5, 12.0) if name == 'lip_pool2d_gated' else ()
     op = getattr(fused(), name)
