@@ -36,8 +36,9 @@ static inline void row_valid(const RowLayout& rl, int64_t q, int64_t& j0, int64_
   j1 = j1 > j0 ? j1 : j0;
 }
 
-// What load_row stores for a valid column: the value, λ·value, 0 (a validity mask), or LIP's
-// fused gate coeff·σ(a·value + b) (a = scale, b = shift).
+// What a logit row holds at a valid column: the value, 0 (a validity mask), or LIP's fused gate
+// coeff·σ(a·value + b) (a = scale, b = shift), all stored by load_row; or λ·value (kLoadScale),
+// which weight_row forms from the value row instead.
 enum LoadKind : int { kLoadCopy = 0, kLoadScale = 1, kLoadZero = 2, kLoadGate = 3 };
 
 // The per-plane gate of the fused LIP: logit = coeff·σ(scale·pre + shift), where scale and

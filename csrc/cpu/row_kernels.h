@@ -173,7 +173,8 @@ LIPDET_INLINE void gauss_bwd(const GaussRow<acc_t>& a) {
 }
 
 // Deinterleave one input row (see RowLayout); a constant stride lets the compiler vectorise
-// the strided reads. `m.scale` is λ for kLoadScale; kLoadGate applies the whole gate.
+// the strided reads. kLoadGate applies the gate m; λ·x rows (kLoadScale) are never loaded here,
+// weight_row forms them from the X row.
 template <typename acc_t, int64_t SC>
 LIPDET_INLINE void load_phases(const RowLayout& rl, const acc_t* __restrict src, acc_t* __restrict dst,
                                acc_t fill, int kind, const Gate<acc_t>& m) {
@@ -187,8 +188,6 @@ LIPDET_INLINE void load_phases(const RowLayout& rl, const acc_t* __restrict src,
     for (int64_t j = 0; j < j0; ++j) d[j] = fill;
     if (kind == kLoadCopy)
       for (int64_t j = j0; j < j1; ++j) d[j] = sp[j * s];
-    else if (kind == kLoadScale)
-      for (int64_t j = j0; j < j1; ++j) d[j] = a * sp[j * s];
     else if (kind == kLoadGate)
       for (int64_t j = j0; j < j1; ++j) d[j] = gate_logit(a * sp[j * s] + b, coeff);
     else
