@@ -155,4 +155,3 @@ void define_ops(torch::Library& m) {
 }
 
 }  // namespace lip_det
-

@@ -104,12 +104,12 @@ struct Scratch {
           // Each row's exp pass asks for one input row of the next output row, spread over
           // the pass: that row's trip from memory then overlaps arithmetic instead of
           // stalling its load, and the requests never queue up in a burst.
+          const bool from_x = kind == kLoadScale;  // λ·x: lsrc is xp, nothing else to read
           RowPrefetch pf{nullptr, nullptr, 0};
           if (n_next > 0) {
             const int64_t nr = next_rows[--n_next];
-            pf = {xp + nr, lsrc == xp ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
+            pf = {xp + nr, from_x ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
           }
-          const bool from_x = kind == kLoadScale && lsrc == xp;
           if (!from_x)
             load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
           hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), from_x ? mask.data() : nullptr,

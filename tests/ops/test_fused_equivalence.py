@@ -18,7 +18,6 @@ pytestmark = needs_ext
 F64 = torch.float64
 
 
-
 @settings(max_examples=300)
 @given(geometry(nd=2), st.integers(0, 2**16), st.sampled_from([0.1, 1.0, 30.0]))
 def test_lip_matches_reference(geom, seed, logit_scale):
