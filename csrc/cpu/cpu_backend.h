@@ -4,7 +4,9 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <tuple>
 #include <vector>
@@ -34,6 +36,25 @@ struct CpuBackend {
                                                            const at::Tensor& eta,
                                                            const Geometry& g);
 };
+
+// Row buffers start on a cache line, so that the phases of a RowLayout do too.
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  static constexpr std::align_val_t kAlign{64};
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), kAlign)); }
+  void deallocate(T* p, std::size_t) { ::operator delete(p, kAlign); }
+  template <typename U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const CacheLineAllocator<U>&) const { return false; }
+};
+
+template <typename T>
+using RowBuffer = std::vector<T, CacheLineAllocator<T>>;
 
 // at::empty for a tensor the kernels fill; large ones are backed by transparent huge pages
 // where the OS allows (kernel_memory.cpp).

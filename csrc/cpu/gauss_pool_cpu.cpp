@@ -23,7 +23,7 @@ void gauss_bwd_row(CpuIsa isa, const GaussRow<acc_t>& a) {
 
 template <typename acc_t>
 struct GaussScratch {
-  std::vector<acc_t> X, s1, s2, GX, geta, cnt;
+  RowBuffer<acc_t> X, s1, s2, GX, geta, cnt;
   std::vector<int64_t> rows;
   GaussScratch(const Geometry& g, const RowLayout& rl, bool backward) {
     const int64_t R = g.d.k * g.h.k, OW = g.w.out;

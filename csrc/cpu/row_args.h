@@ -14,12 +14,14 @@ namespace lip_det {
 // The W axis of a window seen as `phases` unit-stride rows: tap kw of output ow reads phase
 // kw % s at index ow + kw / s. Padding and ceil-mode overhang become explicit fill values, so
 // the per-tap loops over ow have no bounds checks and vectorise.
+// A phase holds `span` entries; phases are J apart, J rounded up to 16 entries so that every
+// phase of a 64-byte aligned buffer starts on a cache line (unaligned vectors split lines).
 struct RowLayout {
-  int64_t W, s, p, k, J, phases;
+  int64_t W, s, p, k, span, J, phases;
   bool covers;  // every input column lies in some window: no gaps (s <= k), none after the last
   explicit RowLayout(const Dim& w)
-      : W(w.in), s(w.s), p(w.p), k(w.k), J(w.out + (w.k - 1) / w.s), phases(w.s < w.k ? w.s : w.k),
-        covers(w.s <= w.k && (w.out - 1) * w.s - w.p + w.k >= w.in) {}
+      : W(w.in), s(w.s), p(w.p), k(w.k), span(w.out + (w.k - 1) / w.s), J((span + 15) / 16 * 16),
+        phases(w.s < w.k ? w.s : w.k), covers(w.s <= w.k && (w.out - 1) * w.s - w.p + w.k >= w.in) {}
   int64_t size() const { return phases * J; }
 };
 
@@ -31,8 +33,8 @@ static inline void row_valid(const RowLayout& rl, int64_t q, int64_t& j0, int64_
   j0 = a <= 0 ? 0 : (a + rl.s - 1) / rl.s;
   const int64_t b = rl.W - 1 + rl.p - q;
   j1 = b < 0 ? 0 : b / rl.s + 1;
-  j0 = j0 < rl.J ? j0 : rl.J;
-  j1 = j1 < rl.J ? j1 : rl.J;
+  j0 = j0 < rl.span ? j0 : rl.span;
+  j1 = j1 < rl.span ? j1 : rl.span;
   j1 = j1 > j0 ? j1 : j0;
 }
 

@@ -36,11 +36,11 @@ template <typename acc_t>
 struct Scratch {
   struct Slot {
     int64_t tag = -1, used = -1;
-    std::vector<acc_t> X, L, W, XW;  // W, XW: the shifted path's weights (row_kernels.h)
+    RowBuffer<acc_t> X, L, W, XW;  // W, XW: the shifted path's weights (row_kernels.h)
     acc_t M = 0;
   };
   std::vector<Slot> slots;
-  std::vector<acc_t> mask, peak, den, num, E, GX, GL, glam, gdr, Mr;
+  RowBuffer<acc_t> mask, peak, den, num, E, GX, GL, glam, gdr, Mr;
   std::vector<int64_t> rows, next_rows, exact;
   std::vector<const acc_t*> Xr, Lr, Wr, XWr;
   int64_t plane = -1, stamp = 0;
