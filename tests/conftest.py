@@ -1,4 +1,5 @@
 import os
+import socket
 
 import pytest
 
@@ -18,3 +19,11 @@ def _mmdet_default_scope():
     from mmengine.registry import DefaultScope
     with DefaultScope.overwrite_default_scope('mmdet'):
         yield
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A TCP port free on the loopback device just now, for a torchrun rendezvous."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

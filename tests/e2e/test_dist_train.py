@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-import socket
 import sys
 
 import pytest
@@ -15,14 +14,8 @@ from .conftest import (LIP_SYNTH_CONFIG, REPO, read_scalars, run_tool, tool_env,
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
-def test_two_process_gloo_training_keeps_ranks_in_sync(tmp_path, tiny_synthetic):
+def test_two_process_gloo_training_keeps_ranks_in_sync(tmp_path, tiny_synthetic, free_port):
     probe_dir = tmp_path / 'probe'
     probe_dir.mkdir()
     extra = f'''
@@ -35,7 +28,7 @@ default_hooks = dict(logger=dict(interval=1))
     cfg = write_child_config(str(tmp_path / 'dist.py'), LIP_SYNTH_CONFIG, tiny_synthetic, extra,
                              batch_size=2)
     env = tool_env()
-    env.update(PYTHONPATH=HERE + os.pathsep + env['PYTHONPATH'], PORT=str(_free_port()),
+    env.update(PYTHONPATH=HERE + os.pathsep + env['PYTHONPATH'], PORT=str(free_port),
                OMP_NUM_THREADS='1', PYTHON=sys.executable)
     work_dir = str(tmp_path / 'work')
     run_tool(['bash', osp.join(REPO, 'tools', 'dist_train.sh'), cfg, '2', '--work-dir',

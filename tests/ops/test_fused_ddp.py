@@ -2,7 +2,6 @@
 started by torchrun): steps on two half-batches equal single-process steps on the full batch."""
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
@@ -17,19 +16,13 @@ pytestmark = [needs_ext, pytest.mark.slow]
 HERE = osp.dirname(osp.abspath(__file__))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _run_two_ranks(result_pattern: str, log: str, timeout: float = 240) -> None:
+def _run_two_ranks(result_pattern: str, log: str, port: int, timeout: float = 240) -> None:
     """torchrun ddp_worker.py on 2 CPU processes; fail (never hang) with their output."""
     env = dict(os.environ, OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='', PYTHONUNBUFFERED='1',
                # Loopback only: gloo otherwise uses the address the hostname resolves to.
                GLOO_SOCKET_IFNAME='lo')
     cmd = [sys.executable, '-m', 'torch.distributed.run', '--nnodes=1', '--nproc_per_node=2',
-           '--master_addr=127.0.0.1', f'--master_port={_free_port()}',
+           '--master_addr=127.0.0.1', f'--master_port={port}',
            osp.join(HERE, 'ddp_worker.py'), result_pattern]
     # Output to a file, not a pipe: a stuck rank (torchrun starts each in its own session)
     # cannot then block the reader.
@@ -50,9 +43,9 @@ def _run_two_ranks(result_pattern: str, log: str, timeout: float = 240) -> None:
         pytest.fail(f'torchrun exited {proc.returncode} (timeout {timeout} s)\n{out}')
 
 
-def test_ddp_gloo_two_processes_equals_single_process(tmp_path, monkeypatch):
+def test_ddp_gloo_two_processes_equals_single_process(tmp_path, monkeypatch, free_port):
     pattern = str(tmp_path / 'rank%d.pt')
-    _run_two_ranks(pattern, str(tmp_path / 'torchrun.log'))
+    _run_two_ranks(pattern, str(tmp_path / 'torchrun.log'), free_port)
     ranks = [torch.load(pattern % r, weights_only=True) for r in (0, 1)]
     # DDP kept the replicas identical although each rank saw different images.
     assert ranks[0]['losses'] != ranks[1]['losses']
