@@ -25,7 +25,8 @@ struct RowLayout {
   int64_t size() const { return phases * J; }
 };
 
-// [j0, j1): indices of phase q that map to input columns c = q + j*s - p inside [0, W).
+// [j0, j1): indices of phase q, within its span, that map to input columns c = q + j*s - p
+// inside [0, W).
 // A static function, not a member: it is compiled into each instruction-set build of the
 // row kernels and must not be merged across them by the linker.
 static inline void row_valid(const RowLayout& rl, int64_t q, int64_t& j0, int64_t& j1) {
