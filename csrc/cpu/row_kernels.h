@@ -416,8 +416,41 @@ LIPDET_INLINE void finish_row(int64_t n, const acc_t* __restrict g, acc_t* __res
   }
 }
 
+// y of a k = 3, s = 2 output row whose three input rows are all valid (every row but the edges
+// of a LIP-ResNet map), in one pass: the rows' scaled tap sums meet in registers and are divided
+// at once, where shifted_sums + divide_row accumulate den and num row by row through memory and
+// divide in a pass of their own. Rows r: weights w_r (phase 0) and w_r + J (phase 1), x-weighted
+// ones v_r, v_r + J, factors f_r. Returns how many den are below `tiny` or NaN (kept in den).
+template <typename acc_t>
+LIPDET_INLINE int64_t tap3_rows3_output(int64_t n, int64_t J, acc_t tiny, acc_t f0, acc_t f1, acc_t f2,
+                                        const acc_t* __restrict w0, const acc_t* __restrict w1,
+                                        const acc_t* __restrict w2, const acc_t* __restrict v0,
+                                        const acc_t* __restrict v1, const acc_t* __restrict v2,
+                                        acc_t* __restrict den, acc_t* __restrict y) {
+  int64_t bad = 0;
+  for (int64_t o = 0; o < n; ++o) {
+    const acc_t d = f0 * (w0[o] + w0[J + o] + w0[o + 1]) + f1 * (w1[o] + w1[J + o] + w1[o + 1]) +
+                    f2 * (w2[o] + w2[J + o] + w2[o + 1]);
+    const acc_t v = f0 * (v0[o] + v0[J + o] + v0[o + 1]) + f1 * (v1[o] + v1[J + o] + v1[o + 1]) +
+                    f2 * (v2[o] + v2[J + o] + v2[o + 1]);
+    den[o] = d;
+    y[o] = v / d;
+    bad += !(d >= tiny);
+  }
+  return bad;
+}
+
 template <typename acc_t>
 LIPDET_INLINE void fwd_shifted(const RowArgs<acc_t>& a) {
+  if (a.k == 3 && a.s == 2 && a.R == 3) {
+    const acc_t m = rows_peak(a), tiny = shifted_tiny<acc_t>();
+    const int64_t bad = tap3_rows3_output(a.OW, a.J, tiny, wp_weight(a.Mr[0], m), wp_weight(a.Mr[1], m),
+                                          wp_weight(a.Mr[2], m), a.Wr[0], a.Wr[1], a.Wr[2], a.XWr[0],
+                                          a.XWr[1], a.XWr[2], a.den, a.y);
+    for (int64_t o = 0; bad > 0 && o < a.OW; ++o)
+      if (!(a.den[o] >= tiny)) a.y[o] = wp_output(exact_sums(a, o));  // as shifted_sums does
+    return;
+  }
   shifted_sums(a, a.den, a.num);
   divide_row(a.OW, a.num, a.den, a.y);
 }
