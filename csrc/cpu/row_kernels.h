@@ -333,14 +333,18 @@ LIPDET_INLINE void tap_shifted_sums(int64_t n, acc_t f, const acc_t* __restrict 
   }
 }
 
-// k = 3, s = 2: taps 0 and 2 read phase 0 at o and o + 1, tap 1 reads phase 1 at o.
+// k = 3, s = 2: taps 0 and 2 read phase 0 at o and o + 1, tap 1 reads phase 1 (J further) at o.
 template <typename acc_t>
-LIPDET_INLINE void tap3_shifted_sums(int64_t n, acc_t f, const acc_t* __restrict w0, const acc_t* __restrict w1,
-                                     const acc_t* __restrict xw0, const acc_t* __restrict xw1,
-                                     acc_t* __restrict den, acc_t* __restrict num) {
+LIPDET_INLINE acc_t tap3(const acc_t* w, int64_t J, int64_t o) {
+  return w[o] + w[J + o] + w[o + 1];
+}
+
+template <typename acc_t>
+LIPDET_INLINE void tap3_shifted_sums(int64_t n, int64_t J, acc_t f, const acc_t* __restrict w,
+                                     const acc_t* __restrict xw, acc_t* __restrict den, acc_t* __restrict num) {
   for (int64_t o = 0; o < n; ++o) {
-    den[o] += f * (w0[o] + w1[o] + w0[o + 1]);
-    num[o] += f * (xw0[o] + xw1[o] + xw0[o + 1]);
+    den[o] += f * tap3(w, J, o);
+    num[o] += f * tap3(xw, J, o);
   }
 }
 
@@ -381,7 +385,7 @@ LIPDET_INLINE int64_t shifted_sums(const RowArgs<acc_t>& a, acc_t* __restrict de
   for (int64_t r = 0; r < a.R; ++r) {
     const acc_t f = wp_weight(a.Mr[r], m);
     if (a.k == 3 && a.s == 2)  // the LIP-ResNet geometry: three taps in one pass over den/num
-      tap3_shifted_sums(OW, f, a.Wr[r], a.Wr[r] + a.J, a.XWr[r], a.XWr[r] + a.J, den, num);
+      tap3_shifted_sums(OW, a.J, f, a.Wr[r], a.XWr[r], den, num);
     else
       for (int64_t kk = 0; kk < a.k; ++kk) {
         const int64_t off = (kk % a.s) * a.J + kk / a.s;
@@ -429,10 +433,8 @@ LIPDET_INLINE int64_t tap3_rows3_output(int64_t n, int64_t J, acc_t tiny, acc_t 
                                         acc_t* __restrict den, acc_t* __restrict y) {
   int64_t bad = 0;
   for (int64_t o = 0; o < n; ++o) {
-    const acc_t d = f0 * (w0[o] + w0[J + o] + w0[o + 1]) + f1 * (w1[o] + w1[J + o] + w1[o + 1]) +
-                    f2 * (w2[o] + w2[J + o] + w2[o + 1]);
-    const acc_t v = f0 * (v0[o] + v0[J + o] + v0[o + 1]) + f1 * (v1[o] + v1[J + o] + v1[o + 1]) +
-                    f2 * (v2[o] + v2[J + o] + v2[o + 1]);
+    const acc_t d = f0 * tap3(w0, J, o) + f1 * tap3(w1, J, o) + f2 * tap3(w2, J, o);
+    const acc_t v = f0 * tap3(v0, J, o) + f1 * tap3(v1, J, o) + f2 * tap3(v2, J, o);
     den[o] = d;
     y[o] = v / d;
     bad += !(d >= tiny);
