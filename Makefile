@@ -6,7 +6,7 @@ export LIP_DET_VENV := $(abspath $(VENV))
 # whenever anything else shares the 2 cores (tests run subprocesses side by side).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup demo test test-fast cuda-check bench
+.PHONY: setup demo compare test test-fast cuda-check bench
 
 setup:
 	bash tools/setup_env.sh $(VENV)
@@ -14,6 +14,11 @@ setup:
 # Main job: synthetic COCO set -> train the small LIP Faster R-CNN on the CPU -> COCO table.
 demo: setup
 	bash tools/run_demo.sh
+
+# The small-object benchmark: pooled backbones vs plain ResNet over several seeds (~4 h on
+# 2 cores, resumable: rerun to continue). Protocol and results: docs/small_object_comparison.md.
+compare: setup
+	bash tools/run_compare.sh
 
 # Whole test suite, as CI runs it (includes compiling the CUDA kernels with nvcc).
 test: setup cuda-check

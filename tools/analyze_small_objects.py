@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Compare detectors on COCO AP, AP50, AP75, AP_S, AP_M, AP_L with deltas against the first.
+"""Compare detectors on COCO AP, AP50, AP75, AP_S, AP_M, AP_L, AP_tiny with deltas against the first.
 
     python tools/analyze_small_objects.py --ann-file GT.json RUN [RUN ...] [--names ...] [--per-class]
 
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     print(f"ground truth: {args.ann_file} ({sizes['small']} small, {sizes['medium']} medium, "
-          f"{sizes['large']} large objects)")
+          f"{sizes['large']} large objects; {sizes['tiny']} of the small are tiny, area <= 16²)")
     for run in runs:
         print(f'{run.name}: {run.source} ({run.num_detections} detections)')
         if args.show_summary:

@@ -1,10 +1,13 @@
-"""The small-object gain table: COCO AP / AP50 / AP75 / AP_S / AP_M / AP_L of several detectors.
+"""The small-object gain table: COCO AP / AP50 / AP75 / AP_S / AP_M / AP_L / AP_tiny of detectors.
 
 All runs are scored with pycocotools against one ground-truth file, so the deltas compare like
 with like. A run is given as a COCO result json (``[{'image_id', 'category_id', 'bbox',
 'score'}, ...]``, e.g. what mmdet's ``CocoMetric(outfile_prefix=...)`` writes as
 ``<prefix>.bbox.json``), as the pickle of ``tools/test.py --out results.pkl``, or as a work dir
 containing either (the newest one is used).
+
+``AP_tiny`` is an area range of our own beside COCO's three: objects with area <= 16² (COCO's
+small range is <= 32²), where downsampling loses the most and learned pooling should matter most.
 """
 from __future__ import annotations
 
@@ -18,17 +21,19 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['METRICS', 'RunResult', 'find_results_file', 'load_detections', 'evaluate_detections',
+__all__ = ['METRICS', 'TINY_MAX_AREA', 'RunResult', 'find_results_file', 'load_detections', 'evaluate_detections',
            'compare_runs', 'format_table', 'gt_size_counts']
 
-# Column names and their index in COCOeval.stats (the first six numbers of the summary).
-METRICS: Tuple[str, ...] = ('AP', 'AP50', 'AP75', 'AP_S', 'AP_M', 'AP_L')
+# Column names; the first six are COCOeval.stats[:6], AP_tiny is read from the extra area range.
+METRICS: Tuple[str, ...] = ('AP', 'AP50', 'AP75', 'AP_S', 'AP_M', 'AP_L', 'AP_tiny')
+# pycocotools compares areas inclusively (area <= hi), as it does for its own 'small' [0, 32²].
+TINY_MAX_AREA = 16 ** 2
 
 # For per-class numbers: (IoU-threshold index or None for the 0.50:0.95 mean, area-range index)
 # into COCOeval.eval['precision'][T, R, K, A, M], matching COCOeval.summarize at maxDets=100.
 _PRECISION_SLICES: Dict[str, Tuple[Optional[int], int]] = {
     'AP': (None, 0), 'AP50': (0, 0), 'AP75': (5, 0), 'AP_S': (None, 1), 'AP_M': (None, 2),
-    'AP_L': (None, 3)}
+    'AP_L': (None, 3), 'AP_tiny': (None, 4)}
 
 
 @dataclass
@@ -130,12 +135,26 @@ def _mean_valid(p: np.ndarray) -> float:
     return float(valid.mean()) if valid.size else -1.0
 
 
-def evaluate_detections(gt: Any, dets: List[Dict[str, Any]], per_class: bool = False
+def evaluate_detections(gt: Any, dets: List[Dict[str, Any]], per_class: bool = False,
+                        img_ids: Optional[Sequence[int]] = None
                         ) -> Tuple[Dict[str, float], Dict[str, Dict[str, float]], str]:
-    """(six COCO metrics, per-class metrics, the printed 12-line COCO summary) for one run."""
+    """(COCO metrics, per-class metrics, the printed 12-line COCO summary) for one run.
+
+    ``img_ids`` restricts the evaluation to those images (a draw of the ground truth).
+    """
     from pycocotools.cocoeval import COCOeval
     dt = _load_results(gt, dets)
     coco_eval = COCOeval(gt, dt, 'bbox')
+    if img_ids is not None:
+        unknown = set(img_ids) - set(gt.getImgIds())
+        if unknown or not img_ids:
+            raise ValueError(f'img_ids must be non-empty ids of the ground truth, got unknown '
+                             f'{sorted(unknown)[:5]}' if unknown else 'img_ids must not be empty')
+        coco_eval.params.imgIds = sorted(set(img_ids))
+    # Appended after COCO's four ranges, so summarize() (which looks ranges up by label) and the
+    # indices 0-3 keep their meaning.
+    coco_eval.params.areaRng = list(coco_eval.params.areaRng) + [[0, TINY_MAX_AREA]]
+    coco_eval.params.areaRngLbl = list(coco_eval.params.areaRngLbl) + ['tiny']
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         coco_eval.evaluate()
@@ -143,11 +162,12 @@ def evaluate_detections(gt: Any, dets: List[Dict[str, Any]], per_class: bool = F
     summary_buf = io.StringIO()
     with contextlib.redirect_stdout(summary_buf):
         coco_eval.summarize()
-    metrics = {name: float(coco_eval.stats[i]) for i, name in enumerate(METRICS)}
+    metrics = {name: float(coco_eval.stats[i]) for i, name in enumerate(METRICS[:6])}
+    precision = coco_eval.eval['precision']  # [IoU, recall, class, area, maxDets]
+    max_det = coco_eval.params.maxDets.index(100)
+    metrics['AP_tiny'] = _mean_valid(precision[:, :, :, _PRECISION_SLICES['AP_tiny'][1], max_det])
     classes: Dict[str, Dict[str, float]] = {}
     if per_class:
-        precision = coco_eval.eval['precision']  # [IoU, recall, class, area, maxDets]
-        max_det = coco_eval.params.maxDets.index(100)
         names = {c['id']: c['name'] for c in gt.dataset['categories']}
         for k, cat_id in enumerate(coco_eval.params.catIds):
             row = {}
@@ -159,13 +179,14 @@ def evaluate_detections(gt: Any, dets: List[Dict[str, Any]], per_class: bool = F
 
 
 def gt_size_counts(gt: Any) -> Dict[str, int]:
-    """Number of non-crowd GT boxes per COCO size range (area < 32², < 96², larger)."""
-    counts = {'small': 0, 'medium': 0, 'large': 0}
+    """Non-crowd GT boxes per COCO size range (area < 32², < 96², larger) and tiny (<= 16², of small)."""
+    counts = {'small': 0, 'medium': 0, 'large': 0, 'tiny': 0}
     for ann in gt.dataset.get('annotations', []):
         if ann.get('iscrowd', 0):
             continue
         area = ann['area']
         counts['small' if area < 32 ** 2 else 'medium' if area < 96 ** 2 else 'large'] += 1
+        counts['tiny'] += area <= TINY_MAX_AREA
     return counts
 
 

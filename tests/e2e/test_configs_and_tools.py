@@ -19,7 +19,7 @@ BACKBONES = {'r': 'ResNet', 'lip': 'LIPResNet', 'softpool': 'SoftPoolResNet',
 
 
 def _family_depth(path):
-    m = re.match(r'faster_rcnn_(?:(lip|softpool|maxent|gaussian)_)?r(\d+)_fpn',
+    m = re.match(r'faster_rcnn_(?:(lip|softpool|maxent|gaussian)_)?r(\d+)(?:_w\d+)?_fpn',
                  osp.basename(path))
     return (m.group(1) or 'r'), int(m.group(2))
 
@@ -43,8 +43,10 @@ def _build(model_cfg):
 def test_every_family_and_depth_has_a_coco_config():
     found = {_family_depth(p) for p in COCO_CONFIGS}
     assert found == {(f, d) for f in BACKBONES for d in (50, 101)}
+    # every family at depth 18, and the papers' Bottleneck design (plain and LIP) at depth 50
     assert {osp.basename(p) for p in SYNTH_CONFIGS} == {
-        f'faster_rcnn_{f + "_" if f != "r" else ""}r18_fpn_synthetic.py' for f in BACKBONES}
+        f'faster_rcnn_{f + "_" if f != "r" else ""}r18_fpn_synthetic.py' for f in BACKBONES} | {
+        'faster_rcnn_r50_w16_fpn_synthetic.py', 'faster_rcnn_lip_r50_w16_fpn_synthetic.py'}
 
 
 @pytest.mark.parametrize('path', COCO_CONFIGS, ids=osp.basename)
@@ -114,8 +116,8 @@ def test_synthetic_config_trains_one_step(path):
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     cfg = Config.fromfile(path)
-    family, _ = _family_depth(path.replace('_synthetic', ''))
-    assert cfg.model.backbone.type == BACKBONES[family] and cfg.model.backbone.depth == 18
+    family, depth = _family_depth(path.replace('_synthetic', ''))
+    assert cfg.model.backbone.type == BACKBONES[family] and cfg.model.backbone.depth == depth
     assert cfg.model.roi_head.bbox_head.num_classes == len(cfg.metainfo['classes']) == 5
     torch.manual_seed(0)
     model = _build(cfg.model)

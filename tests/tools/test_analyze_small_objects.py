@@ -133,7 +133,7 @@ def test_table_shows_deltas_against_the_first_run(gt_file, gt, tmp_path):
     base = _write(tmp_path / 'baseline.bbox.json', _perfect(gt, keep=lambda a: a['size'] != 'small'))
     better = _write(tmp_path / 'lip.bbox.json', _perfect(gt))
     runs, sizes = compare_runs(gt_file, [base, better], per_class=True)
-    assert sizes == {'small': 6, 'medium': 6, 'large': 5}
+    assert sizes == {'small': 6, 'medium': 6, 'large': 5, 'tiny': 6}
     assert [r.name for r in runs] == ['baseline', 'lip']
     table = format_table(runs, per_class=True)
     lines = {line.split()[0]: line.split() for line in table.splitlines()[:8] if line.strip()}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from types import ModuleType
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -17,5 +18,7 @@ def load_tool(name: str) -> ModuleType:
     """tools/<name>.py loaded as a fresh module."""
     spec = importlib.util.spec_from_file_location(f'lip_det_tool_{name}', tool_path(name))
     module = importlib.util.module_from_spec(spec)
+    # registered before it runs: dataclasses resolve string annotations through sys.modules
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module

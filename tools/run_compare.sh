@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The frozen small-object benchmark (protocol: docs/small_object_comparison.md): pooled backbones
+# against the plain ResNet on the synthetic set, several training seeds each, paired deltas with
+# 95 % t-intervals. Results go to docs/results/ (JSON, markdown table, PNG).
+#
+# Usage: bash tools/run_compare.sh    (needs a ready environment: tools/setup_env.sh)
+# Every step is resumable: finished runs are skipped, an interrupted one resumes from its last
+# checkpoint, so rerunning after a kill loses nothing. About 25 runs of ~9 min each on 2 cores.
+# Env: PYTHON (default .venv/bin/python), WORK_DIR (default work_dirs/compare), STEPS (default
+#      "r18 families bottleneck": which of the three comparisons to run, in that order).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+PYTHON=${PYTHON:-$root/.venv/bin/python}
+WORK_DIR=${WORK_DIR:-work_dirs/compare}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc 2>/dev/null || echo 2)}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+if [ ! -x "$PYTHON" ]; then
+  echo "[run_compare] $PYTHON not found: run 'bash tools/setup_env.sh' first (or set PYTHON)" >&2
+  exit 2
+fi
+c=configs/synthetic
+# The benchmark: data seed 0 (the demo's 400 training images) with a 500-image val split.
+common=(--work-dir "$WORK_DIR" --data-seed 0 --num-val 500 --per-class)
+rc=0
+for step in ${STEPS:-r18 families bottleneck}; do
+  case $step in
+    r18)  # primary comparison: LIP-R18 against R18, 5 seeds
+      "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic.py" \
+        "$c/faster_rcnn_lip_r18_fpn_synthetic.py" --names R18 LIP-R18 --seeds 0 1 2 3 4 \
+        "${common[@]}" --json docs/results/r18_vs_lip_r18.json \
+        --plot docs/results/r18_vs_lip_r18.png || rc=1 ;;
+    families)  # every depth-18 family against R18, 3 seeds (R18/LIP-R18 runs are shared)
+      "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic.py" \
+        "$c/faster_rcnn_lip_r18_fpn_synthetic.py" "$c/faster_rcnn_softpool_r18_fpn_synthetic.py" \
+        "$c/faster_rcnn_maxent_r18_fpn_synthetic.py" "$c/faster_rcnn_gaussian_r18_fpn_synthetic.py" \
+        --names R18 LIP-R18 SoftPool-R18 MaxEnt-R18 Gaussian-R18 --seeds 0 1 2 \
+        "${common[@]}" --json docs/results/r18_families.json \
+        --plot docs/results/r18_families.png || rc=1 ;;
+    bottleneck)  # the papers' Bottleneck design at depth 50, widths / 4, 3 seeds
+      "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r50_w16_fpn_synthetic.py" \
+        "$c/faster_rcnn_lip_r50_w16_fpn_synthetic.py" --names R50-w16 LIP-R50-w16 \
+        --seeds 0 1 2 "${common[@]}" --json docs/results/r50_w16_vs_lip.json \
+        --plot docs/results/r50_w16_vs_lip.png || rc=1 ;;
+    *) echo "[run_compare] unknown step '$step' (accepted: r18, families, bottleneck)" >&2
+       exit 2 ;;
+  esac
+done
+exit $rc
