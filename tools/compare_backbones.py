@@ -39,6 +39,9 @@ TOOL_TAG = 'lip-det tools/compare_backbones.py'
 # What "the run is finished" means on disk: the scored metrics of its final checkpoint.
 METRICS_FILE = 'metrics.json'
 MANIFEST_FILE = 'run.json'
+# What a finished run's record keeps (metrics.json, and each run in the summary JSON).
+RECORD_KEYS = ('metrics', 'per_class', 'gt_sizes', 'num_detections', 'draw_size', 'draws',
+               'train_seconds', 'test_seconds')
 # Val images per evaluation-noise draw: the size of the original synthetic val split.
 DRAW_SIZE = 100
 
@@ -228,12 +231,21 @@ def _parse_options(options: Sequence[str]) -> dict:
     return parser.parse_args(['--o', *options]).o if options else {}
 
 
-def describe_config(config: str, options: Sequence[str]) -> dict:
-    """Hash of the merged config, and the ground-truth file its test evaluator scores against."""
+def describe_config(config: str, options: Sequence[str],
+                    data_options: Sequence[str] = ()) -> dict:
+    """Hash of the merged config, and the ground-truth file its test evaluator scores against.
+
+    The hash leaves ``data_options`` out: they hold the data set's absolute path, which the run
+    manifest records (relative to the repository) on its own, so that a checkout elsewhere
+    reuses the runs.
+    """
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     if options:
         cfg.merge_from_dict(_parse_options(options))
+    digest = hashlib.sha256(cfg.pretty_text.encode()).hexdigest()
+    if data_options:
+        cfg.merge_from_dict(_parse_options(data_options))
     evaluator = cfg.get('test_evaluator')
     if isinstance(evaluator, (list, tuple)):
         evaluator = next((e for e in evaluator if 'ann_file' in e), None)
@@ -241,7 +253,6 @@ def describe_config(config: str, options: Sequence[str]) -> dict:
     if not ann_file:
         raise CompareError(f'CONFIG {config!r}: its test_evaluator has no ann_file (a COCO '
                            'ground truth is needed to score the runs)')
-    digest = hashlib.sha256(cfg.pretty_text.encode()).hexdigest()
     return {'config_sha256': digest,
             'ann_file': ann_file if osp.isabs(ann_file) else osp.join(REPO, ann_file)}
 
@@ -342,7 +353,7 @@ def check_manifest(run: Run, manifest: dict) -> None:
         os.makedirs(run.run_dir, exist_ok=True)
         _write_json(path, manifest)
         return
-    keys = ('config', 'config_sha256', 'seed', 'options')
+    keys = ('config', 'config_sha256', 'seed', 'options', 'data_root', 'data_args')
     changed = [k for k in keys if old.get(k) != manifest.get(k)]
     if changed:
         raise CompareError(
@@ -462,6 +473,28 @@ def check_outputs(plan: Plan) -> None:
                                'refusing to overwrite it (choose another path)')
 
 
+def restore_from_summary(plan: Plan, run: Run, manifest: dict) -> bool:
+    """Recreate a finished run that the (committed) summary JSON holds but the work dir lacks.
+
+    The summary keeps every run's manifest and scored record, so a fresh checkout of the
+    repository resumes a sweep from its committed results instead of training them again.
+    """
+    if osp.exists(run.path(MANIFEST_FILE)) or not osp.isfile(plan.json_path):
+        return False
+    summary = _read_json(plan.json_path)
+    if not isinstance(summary, dict) or summary.get('tool') != TOOL_TAG:
+        return False
+    entry = (summary.get('runs') or {}).get(run.name, {}).get(str(run.seed))
+    if not isinstance(entry, dict) or entry.get('manifest') != manifest:
+        return False
+    record = {k: entry.get(k) for k in RECORD_KEYS}
+    record.update(name=run.name, seed=run.seed, restored_from=plan.json_path)
+    os.makedirs(run.run_dir, exist_ok=True)
+    _write_json(run.path(MANIFEST_FILE), manifest)
+    _write_json(run.path(METRICS_FILE), record)
+    return True
+
+
 def collect(plan: Plan) -> Dict[str, Dict[int, dict]]:
     """Finished runs' records, {name: {seed: record}}, in the plan's order."""
     out: Dict[str, Dict[int, dict]] = {}
@@ -543,8 +576,9 @@ def write_summaries(plan: Plan, command: str, confidence: float,
         'gt_sizes': sizes, 'metrics': list(METRICS),
         'finished': sum(len(v) for v in runs.values()),
         'planned': len(plan.names) * len(plan.seeds), 'failures': list(failures),
-        'runs': {n: {str(s): {k: r.get(k) for k in ('metrics', 'per_class', 'num_detections',
-                                                     'train_seconds', 'test_seconds', 'draws')}
+        'runs': {n: {str(s): dict({k: r.get(k) for k in RECORD_KEYS},
+                                  manifest=_read_json(osp.join(plan.work_dir, n, f'seed{s}',
+                                                               MANIFEST_FILE)))
                      for s, r in sorted(recs.items())} for n, recs in records.items()},
         'aggregate': agg, 'per_class_AP_S_delta': pc, 'eval_noise': eval_noise(records)}
     for path in (plan.json_path, plan.md_path, plan.plot_path):
@@ -587,19 +621,26 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
             report_only: bool = False) -> int:
     """Run every unfinished (config, seed), seed-major so that pairs complete early."""
     check_outputs(plan)
-    described = {c: describe_config(c, plan.cfg_options + (data_overrides(plan.data_root)
-                                                           if plan.data_root else []))
+    described = {c: describe_config(c, plan.cfg_options,
+                                    data_overrides(plan.data_root) if plan.data_root else [])
                  for c in plan.configs}
     runs = []
     for seed in plan.seeds:
         for name, config in zip(plan.names, plan.configs):
             runs.append(Run(name, config, seed, osp.join(plan.work_dir, name, f'seed{seed}')))
+    restored = 0
     for i, r in enumerate(runs):
         r.index, r.total = i + 1, len(runs)
-        check_manifest(r, {'tool': TOOL_TAG, 'config': osp.relpath(r.config, REPO),
-                           'config_sha256': described[r.config]['config_sha256'],
-                           'seed': r.seed, 'options': plan.cfg_options,
-                           'data_root': plan.data_root and osp.relpath(plan.data_root, REPO)})
+        manifest = {'tool': TOOL_TAG, 'config': osp.relpath(r.config, REPO),
+                    'config_sha256': described[r.config]['config_sha256'],
+                    'seed': r.seed, 'options': plan.cfg_options,
+                    'data_root': plan.data_root and osp.relpath(plan.data_root, REPO),
+                    'data_args': plan.data_args}
+        restored += restore_from_summary(plan, r, manifest)
+        check_manifest(r, manifest)
+    if restored:
+        print(f'compare_backbones: {restored} finished run(s) restored from {plan.json_path}',
+              flush=True)
     todo = [r for r in runs if not osp.isfile(r.path(METRICS_FILE))]
     print(f'compare_backbones: {len(runs)} runs ({len(plan.names)} configs x {len(plan.seeds)} '
           f'seeds), {len(runs) - len(todo)} finished, {len(todo)} to go; work dir {plan.work_dir}',

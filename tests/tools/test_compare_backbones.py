@@ -247,3 +247,40 @@ def test_summary_metrics_equal_direct_scoring(setup):
     diffs = [summary['runs']['LIP'][s]['metrics']['AP'] - summary['runs']['R18'][s]['metrics']['AP']
              for s in ('0', '1')]
     assert agg['mean'] == pytest.approx(np.mean(diffs))
+
+
+def test_runs_are_reused_from_a_checkout_elsewhere(setup, tmp_path):
+    """The manifest compares the config relative to the repository and the data set by its
+    relative path and parameters, so a second checkout (or a moved one) resumes the same runs."""
+    plan = tool.make_plan(tool.parse_args([*setup['configs'], '--seeds', '0', '1', '--work-dir',
+                                           setup['work'], '--data-seed', '0']))
+    a = tool.describe_config(setup['configs'][0], [], tool.data_overrides('/checkout_a/data/x'))
+    b = tool.describe_config(setup['configs'][0], [], tool.data_overrides('/checkout_b/data/x'))
+    assert a['config_sha256'] == b['config_sha256']
+    assert a['ann_file'] == '/checkout_a/data/x/annotations/instances_val.json'
+    c = tool.describe_config(setup['configs'][0], ['model.depth=3'])
+    assert c['config_sha256'] != a['config_sha256']
+    assert plan.data_args == ['--seed', '0']
+
+
+def test_a_fresh_checkout_restores_finished_runs_from_the_summary_json(setup, tmp_path):
+    import shutil
+    json_path = str(tmp_path / 'results' / 'cmp.json')
+    assert _main(setup, FakeRunner(setup['anns']), '--json', json_path, seeds=('0', '1')) == 0
+    before = json.load(open(json_path))
+    shutil.rmtree(setup['work'])  # the work dir is gone, the committed JSON is not
+    runner = FakeRunner(setup['anns'])
+    assert _main(setup, runner, '--json', json_path, seeds=('0', '1', '2')) == 0
+    assert sorted(c[2] for c in runner.calls if c[0] == 'train') == [2, 2]  # only the new seed
+    after = json.load(open(json_path))
+    for name in ('R18', 'LIP'):
+        for seed in ('0', '1'):
+            assert after['runs'][name][seed]['metrics'] == before['runs'][name][seed]['metrics']
+    # a run recorded for another config is not restored: it is trained again
+    shutil.rmtree(setup['work'])
+    with open(setup['configs'][1], 'a') as f:
+        f.write("model = dict(type='pooled', width=2)\n")
+    runner = FakeRunner(setup['anns'])
+    assert _main(setup, runner, '--json', json_path, seeds=('0', '1', '2')) == 0
+    assert sorted((c[1], c[2]) for c in runner.calls if c[0] == 'train') == [
+        ('pooled', 0), ('pooled', 1), ('pooled', 2)]
