@@ -85,6 +85,7 @@ class Plan:
     md_path: str
     plot_path: str
     per_class: bool
+    error_modes: Optional[float] = None
     data_root: Optional[str] = None
     data_args: List[str] = field(default_factory=list)
 
@@ -120,6 +121,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--json', dest='json_path', help='summary JSON (default WORK_DIR/summary.json)')
     p.add_argument('--plot', dest='plot_path', help='summary PNG (default WORK_DIR/summary.png)')
     p.add_argument('--md', dest='md_path', help='summary markdown (default: the JSON path with .md)')
+    p.add_argument('--error-modes', type=float, nargs='?', const=0.5, default=None,
+                   metavar='SCORE_THR',
+                   help='also break every run\'s objects down into found / wrong class / poor box '
+                   '/ missed per size range, at detections scoring >= SCORE_THR (default 0.5)')
     p.add_argument('--per-class', action='store_true',
                    help='add the per-class paired AP_S deltas to the markdown')
     p.add_argument('--confidence', type=float, default=0.95, help='interval level (default 0.95)')
@@ -198,7 +203,11 @@ def make_plan(args: argparse.Namespace) -> Plan:
             raise CompareError(f'{flag} must end with {ext}, got {path!r}')
     plan = Plan(names=names, configs=configs, seeds=list(args.seeds), work_dir=work_dir,
                 cfg_options=list(args.cfg_options), gpus=args.gpus, json_path=json_path,
-                md_path=md_path, plot_path=plot_path, per_class=args.per_class)
+                md_path=md_path, plot_path=plot_path, per_class=args.per_class,
+                error_modes=args.error_modes)
+    if args.error_modes is not None and not 0 <= args.error_modes <= 1:
+        raise CompareError(f'--error-modes: the score threshold must be in [0, 1], got '
+                           f'{args.error_modes}')
     if args.data_seed is not None:
         suffix = ''.join(f'_{k}{v}' for k, v in (('train', args.num_train), ('val', args.num_val))
                          if v is not None)
@@ -553,6 +562,72 @@ def _noise_lines(noise: Optional[dict], agg: dict) -> List[str]:
     return ['', text + '.']
 
 
+def run_error_modes(plan: Plan, name: str, seed: int, ann_file: str) -> Optional[dict]:
+    """A finished run's error modes at the plan's threshold (cached beside its results)."""
+    run_dir = osp.join(plan.work_dir, name, f'seed{seed}')
+    cache = osp.join(run_dir, f'error_modes_{plan.error_modes:g}.json')
+    cached = _read_json(cache)
+    if cached is not None:
+        return cached
+    results = osp.join(run_dir, 'results.pkl')
+    if not osp.isfile(results):
+        return None
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+
+    from lip_det.evaluation import load_detections
+    from lip_det.evaluation.error_modes import error_modes
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(ann_file)
+    out = error_modes(gt, load_detections(results, gt)[1], plan.error_modes)
+    _write_json(cache, out)
+    return out
+
+
+ERROR_KEYS = tuple(f'{m}_{r}' for r in ('tiny', 'small') for m in
+                   ('found', 'wrong_class', 'poor_box', 'missed'))
+
+
+def error_mode_summary(plan: Plan, records: Dict[str, Dict[int, dict]],
+                       confidence: float) -> dict:
+    """Mean error modes per method and their paired deltas against the baseline."""
+    from lip_det.evaluation.seed_stats import aggregate
+    ann = describe_config(plan.configs[0], plan.cfg_options,
+                          data_overrides(plan.data_root) if plan.data_root else [])['ann_file']
+    runs: Dict[str, Dict[int, dict]] = {}
+    for name, recs in records.items():
+        runs[name] = {}
+        for seed in recs:
+            em = run_error_modes(plan, name, seed, ann)
+            if em is not None:
+                runs[name][seed] = {f'{m}_{r}': em[r][m] for r in ('tiny', 'small')
+                                    for m in ('found', 'wrong_class', 'poor_box', 'missed')}
+    return {'score_thr': plan.error_modes, 'runs': runs,
+            'aggregate': aggregate(runs, ERROR_KEYS, confidence)}
+
+
+def _error_mode_lines(em: dict) -> List[str]:
+    agg = em['aggregate']
+    lines = ['', f'Where small objects go (detections scoring ≥ {em["score_thr"]:g}): % of the '
+             'small (tiny) objects found, found only as another class, found with IoU < 0.5, '
+             'or missed; mean over seeds, and the paired Δ of "wrong class" against '
+             f'{agg["baseline"]}.', '',
+             '| method | found | wrong class | poor box | missed | Δ wrong class |',
+             '|---|---|---|---|---|---|']
+    for name, e in agg['methods'].items():
+        cells = []
+        for m in ('found', 'wrong_class', 'poor_box', 'missed'):
+            s, t = e['metrics'][f'{m}_small'], e['metrics'][f'{m}_tiny']
+            cells.append('n/a' if s is None else f'{100 * s["mean"]:.1f} ({100 * t["mean"]:.1f})')
+        d = e['delta'].get('wrong_class_small') if e['delta'] else None
+        cells.append('—' if name == agg['baseline'] else 'n/a' if d is None else
+                     f'{100 * d["mean"]:+.1f} [{100 * d["ci_low"]:+.1f}, {100 * d["ci_high"]:+.1f}]')
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
 def write_summaries(plan: Plan, command: str, confidence: float,
                     failures: Sequence[str] = ()) -> Optional[dict]:
     """Aggregate the finished runs into the JSON, markdown and PNG summaries."""
@@ -591,6 +666,11 @@ def write_summaries(plan: Plan, command: str, confidence: float,
           f'{sizes["large"]} large objects. Metrics in %, mean ± std over seeds.', '',
           format_markdown(agg, METRICS, ['AP', 'AP_S', 'AP_tiny', 'AP_M', 'AP_L'])]
     md += _noise_lines(summary['eval_noise'], agg)
+    if plan.error_modes is not None:
+        em = error_mode_summary(plan, records, confidence)
+        summary['error_modes'] = em
+        _write_json(plan.json_path, summary)
+        md += _error_mode_lines(em)
     if plan.per_class and pc:
         md += ['', 'Per-class paired Δ AP_S against the baseline, mean [interval] (won/paired):', '',
                '| method | ' + ' | '.join(next(iter(pc.values()))) + ' |',

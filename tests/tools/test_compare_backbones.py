@@ -284,3 +284,19 @@ def test_a_fresh_checkout_restores_finished_runs_from_the_summary_json(setup, tm
     assert _main(setup, runner, '--json', json_path, seeds=('0', '1', '2')) == 0
     assert sorted((c[1], c[2]) for c in runner.calls if c[0] == 'train') == [
         ('pooled', 0), ('pooled', 1), ('pooled', 2)]
+
+
+def test_error_modes_are_summarised_and_cached(setup):
+    assert _main(setup, FakeRunner(setup['anns']), '--error-modes', seeds=('0', '1')) == 0
+    summary = json.load(open(os.path.join(setup['work'], 'summary.json')))
+    em = summary['error_modes']
+    assert em['score_thr'] == 0.5
+    # the fake base run misses the small objects of two of six images, the pooled run of one
+    for seed in ('0', '1'):
+        assert em['runs']['R18'][seed]['found_small'] == pytest.approx(4 / 6)
+        assert em['runs']['R18'][seed]['missed_small'] == pytest.approx(2 / 6)
+        assert em['runs']['LIP'][seed]['found_small'] == pytest.approx(5 / 6)
+    assert em['aggregate']['methods']['LIP']['delta']['missed_small']['mean'] == pytest.approx(-1 / 6)
+    assert os.path.isfile(os.path.join(setup['work'], 'R18', 'seed0', 'error_modes_0.5.json'))
+    assert 'Where small objects go' in open(os.path.join(setup['work'], 'summary.md')).read()
+    assert _main(setup, FakeRunner(setup['anns']), '--error-modes', '2', seeds=('0', '1')) == 2
