@@ -4,39 +4,95 @@ import argparse
 import os.path as osp
 import sys
 import time
+from typing import List, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from lip_det.datasets.synthetic_coco import (CLASSES, SyntheticCocoConfig,  # noqa: E402
-                                             generate_synthetic_coco, parse_size_fractions)
+from lip_det.datasets.synthetic_coco import (  # noqa: E402
+    CLASSES, MAX_CLUTTER, MAX_IMAGES, MAX_OBJECTS, MAX_SIDE, META_NAME, MIN_SIDE,
+    ForeignContentError, SyntheticCocoConfig, SyntheticParamError, generate_synthetic_coco,
+    parse_size_fractions)
+
+PROG = 'make_synthetic_coco'
+
+EPILOG = f'''\
+--out: a new or empty directory gets a fresh set. A directory holding a set this tool
+generated with the same parameters is verified (every file's size and SHA-256 against
+{META_NAME}; for sets written before digests were recorded: every file present, PNGs
+complete, annotation JSONs matching the meta) and reused, or regenerated in place when
+damaged. A set with other parameters is replaced only with --force. A directory holding
+anything else (a file or link the set does not hold, or an unreadable {META_NAME}) is
+refused, --force or not: only the tool's own files are ever deleted.
+Exit status: 0 done; 1 the set exists with other parameters (pass --force) or writing
+failed; 2 invalid arguments or an --out that cannot be used.'''
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+class _UsageError(Exception):
+    """An argparse error, reported by main() as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        # argparse prints the whole usage block and exits; one line is enough and lets
+        # main() return its status to an in-process caller.
+        raise _UsageError(message)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line arguments."""
     d = SyntheticCocoConfig()
-    p = argparse.ArgumentParser(description=__doc__)
+    p = _Parser(prog=PROG, description=__doc__, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', default='data/synthetic',
-                   help='output directory (train/, val/, annotations/)')
-    p.add_argument('--num-train', type=int, default=d.num_train)
-    p.add_argument('--num-val', type=int, default=d.num_val)
-    p.add_argument('--width', type=int, default=d.width)
-    p.add_argument('--height', type=int, default=d.height)
-    p.add_argument('--seed', type=int, default=d.seed)
-    p.add_argument('--min-objects', type=int, default=d.min_objects)
-    p.add_argument('--max-objects', type=int, default=d.max_objects)
+                   help='output directory (train/, val/, annotations/); see below')
+    p.add_argument('--num-train', type=int, default=d.num_train,
+                   help=f'training images, 0..{MAX_IMAGES} (default {d.num_train})')
+    p.add_argument('--num-val', type=int, default=d.num_val,
+                   help=f'validation images, 0..{MAX_IMAGES}, not both 0 '
+                        f'(default {d.num_val})')
+    p.add_argument('--width', type=int, default=d.width,
+                   help=f'image width in pixels, {MIN_SIDE}..{MAX_SIDE} (default {d.width}); '
+                        'large objects need >= 158')
+    p.add_argument('--height', type=int, default=d.height,
+                   help=f'image height in pixels, {MIN_SIDE}..{MAX_SIDE} (default {d.height})')
+    p.add_argument('--seed', type=int, default=d.seed, help='any 64-bit signed integer')
+    p.add_argument('--min-objects', type=int, default=d.min_objects,
+                   help=f'objects per image, 1..{MAX_OBJECTS} (default {d.min_objects})')
+    p.add_argument('--max-objects', type=int, default=d.max_objects,
+                   help=f'objects per image, min-objects..{MAX_OBJECTS} '
+                        f'(default {d.max_objects})')
     p.add_argument('--size-fractions', default=','.join(map(str, d.size_fractions)),
-                   help='fractions of small,medium,large objects (COCO area ranges)')
+                   help='fractions of small,medium,large objects (COCO area ranges): three '
+                        'finite numbers >= 0 with a positive sum')
     p.add_argument('--clutter', type=int, default=d.clutter,
-                   help='number of distractor strokes per image')
+                   help=f'distractor strokes per image, 0..{MAX_CLUTTER} '
+                        f'(default {d.clutter})')
     p.add_argument('--force', action='store_true',
-                   help='replace OUT if it holds anything but a set with these parameters')
-    p.add_argument('--quiet', action='store_true')
+                   help='replace a set this tool generated with other parameters (never '
+                        'anything else)')
+    p.add_argument('--quiet', action='store_true', help='no progress lines')
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    """Generate the set and print its summary."""
-    args = parse_args(argv)
+def _fail(message: str, status: int) -> int:
+    # One line, argparse style, so scripts and users see the cause without a traceback.
+    print(f'{PROG}: error: {message}', file=sys.stderr)
+    return status
+
+
+def _flags(names) -> str:
+    """The command-line spelling of config fields (noise_std, version have none)."""
+    cli = {'num_train', 'num_val', 'width', 'height', 'seed', 'min_objects', 'max_objects',
+           'size_fractions', 'clutter'}
+    return '/'.join('--' + n.replace('_', '-') if n in cli else n for n in names)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Generate the set and print its summary; return the exit status."""
+    try:
+        args = parse_args(argv)
+    except _UsageError as e:
+        return _fail(str(e), 2)
     try:
         cfg = SyntheticCocoConfig(
             num_train=args.num_train, num_val=args.num_val, width=args.width,
@@ -44,9 +100,8 @@ def main(argv=None) -> int:
             max_objects=args.max_objects,
             size_fractions=parse_size_fractions(args.size_fractions), clutter=args.clutter)
         cfg.validate()
-    except ValueError as e:
-        print(f'make_synthetic_coco: error: {e}', file=sys.stderr)
-        return 2
+    except SyntheticParamError as e:
+        return _fail(f'argument {_flags(e.fields)}: {e}', 2)
     last = [0.0]
 
     def progress(split, done, total):
@@ -61,12 +116,18 @@ def main(argv=None) -> int:
     t0 = time.time()
     try:
         summary = generate_synthetic_coco(args.out, cfg, force=args.force, progress=progress)
+    except ForeignContentError as e:
+        return _fail(f'argument --out: {e}', 2)
     except FileExistsError as e:
-        print(f'make_synthetic_coco: error: {e}', file=sys.stderr)
-        return 1
+        return _fail(f'argument --out: {e}', 1)
+    except OSError as e:
+        # Permission denied, disk full, ...: the message names the path.
+        return _fail(f'could not write the set to {osp.abspath(args.out)}: {e}', 1)
     took = time.time() - t0
-    print(f'synthetic COCO set in {osp.abspath(args.out)} ({took:.1f} s; seed {cfg.seed}, '
-          f'{cfg.width}x{cfg.height}, classes: {", ".join(CLASSES)})')
+    print(f'synthetic COCO set in {osp.abspath(args.out)} ({summary["action"]}, {took:.1f} s; '
+          f'seed {cfg.seed}, {cfg.width}x{cfg.height}, classes: {", ".join(CLASSES)})')
+    if summary['action'] == 'repaired':
+        print(f'  regenerated a damaged set: {summary["damage"]}')
     for split, s in summary['splits'].items():
         sizes = s['sizes']
         print(f'  {split:5s}: {s["images"]:5d} images {s["annotations"]:6d} objects  '
