@@ -41,7 +41,9 @@ def main(argv=None) -> int:
 
     try:
         runs, sizes = compare_runs(args.ann_file, args.runs, names=args.names, per_class=args.per_class)
-    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+    except (OSError, ValueError, CheckpointError) as exc:
+        # a user's file that is missing, unreadable or malformed (DetectionInputError is a
+        # ValueError): one line that names the file and the bad entry, no traceback
         print(f'error: {exc}', file=sys.stderr)
         return 1
     print(f"ground truth: {args.ann_file} ({sizes['small']} small, {sizes['medium']} medium, "
@@ -56,8 +58,12 @@ def main(argv=None) -> int:
         payload = {'ann_file': args.ann_file, 'gt_sizes': sizes,
                    'runs': [{'name': r.name, 'source': r.source, 'num_detections': r.num_detections,
                              'metrics': r.metrics, 'per_class': r.per_class} for r in runs]}
-        with open(args.json_out, 'w') as f:
-            json.dump(payload, f, indent=2)
+        try:
+            with open(args.json_out, 'w') as f:
+                json.dump(payload, f, indent=2)
+        except OSError as exc:
+            print(f'error: --json: {exc}', file=sys.stderr)
+            return 1
     return 0
 
 

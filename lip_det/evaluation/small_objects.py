@@ -6,22 +6,30 @@ with like. A run is given as a COCO result json (``[{'image_id', 'category_id', 
 ``<prefix>.bbox.json``), as the pickle of ``tools/test.py --out results.pkl``, or as a work dir
 containing either (the newest one is used).
 
+Every entry of a run and of the ground truth is checked before pycocotools sees it (which would
+score NaN boxes as perfect matches and crash on most other malformed values): a malformed file
+raises DetectionInputError, one line naming the file, the first bad entry and what is accepted.
+
 ``AP_tiny`` is an area range of our own beside COCO's three: objects with area <= 16² (COCO's
 small range is <= 32²), where downsampling loses the most and learned pooling should matter most.
 """
 from __future__ import annotations
 
+import bisect
 import contextlib
 import glob
 import io
 import json
+import math
+import numbers
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-__all__ = ['METRICS', 'TINY_MAX_AREA', 'RunResult', 'find_results_file', 'load_detections', 'evaluate_detections',
+__all__ = ['METRICS', 'TINY_MAX_AREA', 'RunResult', 'DetectionInputError', 'find_results_file',
+           'load_ground_truth', 'load_detections', 'evaluate_detections',
            'compare_runs', 'format_table', 'gt_size_counts']
 
 # Column names; the first six are COCOeval.stats[:6], AP_tiny is read from the extra area range.
@@ -48,14 +56,216 @@ class RunResult:
     summary: str = ''
 
 
+class DetectionInputError(ValueError):
+    """A result or ground-truth file (or list) that cannot be scored; the message names the entry."""
+
+
+# What is accepted, quoted in every refusal so a user can see how to fix the file.
+_RESULT_KEYS = ('image_id', 'category_id', 'bbox', 'score')
+_RESULT_FORMAT = "[{'image_id': int, 'category_id': int, 'bbox': [x, y, w, h], 'score': float}, ...]"
+# Zero width/height is accepted: mmdet's RoI head clamps boxes to the image without a size
+# filter, so a trained detector can emit them, and pycocotools scores them correctly (IoU 0).
+_BOX_FORMAT = '[x, y, width, height]: 4 finite numbers, width and height >= 0'
+_GT_FORMAT = "a COCO annotation dict with 'images', 'annotations' and 'categories' lists"
+_SAMPLE_FORMAT = ("[{'img_id': int, 'pred_instances': {'bboxes': (N, 4) x1y1x2y2, 'scores': (N,), "
+                  "'labels': (N,) int}}, ...] as written by tools/test.py --out")
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """repr of a value, cut so that a hostile file cannot make an error message huge."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+# The exact-type tests first are a fast path (checks run per detection, often 10^5-10^6 of them).
+_PLAIN_NUMBERS = frozenset((float, int))
+
+
+def _is_int(value: Any) -> bool:
+    # bool is an int subclass, but True as an id means a broken writer, not image 1
+    return type(value) is int or (isinstance(value, numbers.Integral)
+                                  and not isinstance(value, (bool, np.bool_)))
+
+
+def _is_real(value: Any) -> bool:
+    return type(value) in (float, int) or (isinstance(value, numbers.Real)
+                                           and not isinstance(value, (bool, np.bool_)))
+
+
+def _is_finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float range, e.g. 10**400 in a json
+        return False
+
+
+def _box_problem(box: Any) -> Optional[str]:
+    """Why box is not an accepted [x, y, w, h] (None when it is)."""
+    if type(box) is list and len(box) == 4 and {type(v) for v in box} <= _PLAIN_NUMBERS:
+        # the common case, checked without the slower ABC isinstance tests below
+        x, y, w, h = box
+        if not (_is_finite(x) and _is_finite(y) and _is_finite(w) and _is_finite(h)):
+            return 'is not finite'
+        return 'has a negative width or height' if w < 0 or h < 0 else None
+    if (isinstance(box, (str, bytes)) or not isinstance(box, (Sequence, np.ndarray))
+            or getattr(box, 'ndim', 1) != 1):
+        return 'is not a list'
+    if len(box) != 4:
+        return f'has {len(box)} values'
+    if not all(_is_real(v) for v in box):
+        return 'holds a non-number'
+    if not all(_is_finite(v) for v in box):
+        return 'is not finite'
+    if box[2] < 0 or box[3] < 0:
+        return 'has a negative width or height'
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_json(path: str, what: str) -> Any:
+    """json.load of path; a malformed file is one DetectionInputError line naming it."""
+    try:
+        with open(path, 'rb') as f:  # bytes: json detects UTF-8/16/32 itself, whatever the locale
+            return json.load(f)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, deep nesting
+        raise DetectionInputError(f'{path!r} is not a readable JSON {what}: {_first_line(exc)}') from None
+
+
+def _check_detections(dets: Any, gt: Any, source: str,
+                      where: Optional[Callable[[int], str]] = None) -> List[Dict[str, Any]]:
+    """Clean copies of COCO detection results, or DetectionInputError naming the first bad entry.
+
+    The one check of every run, from a json, a pickle or a caller's list: pycocotools takes NaN
+    boxes as perfect matches and crashes on most other malformed values.
+    """
+    if not isinstance(dets, (list, tuple)):
+        raise DetectionInputError(f'{source} holds a {type(dets).__name__}, not a COCO detection '
+                                  f'result list ({_RESULT_FORMAT})')
+    where = where or (lambda i: f'entry {i}')
+    image_ids, cat_ids = set(gt.getImgIds()), set(gt.getCatIds())
+    clean = []
+    for i, det in enumerate(dets):
+        problem = _detection_problem(det, image_ids, cat_ids)
+        if problem:
+            raise DetectionInputError(f'{source}: {where(i)}: {problem}')
+        clean.append({'image_id': int(det['image_id']), 'category_id': int(det['category_id']),
+                      'bbox': [float(v) for v in det['bbox']], 'score': float(det['score'])})
+    return clean
+
+
+def _detection_problem(det: Any, image_ids: set, cat_ids: set) -> Optional[str]:
+    """What is wrong with one detection result entry (None when nothing is)."""
+    if type(det) is not dict and not isinstance(det, Mapping):
+        return f'is a {type(det).__name__}, not a dict; expected {_RESULT_FORMAT}'
+    missing = [k for k in _RESULT_KEYS if k not in det]
+    if missing:
+        return f"has no {missing[0]!r}; expected {_RESULT_FORMAT}"
+    image_id, cat_id, box, score = det['image_id'], det['category_id'], det['bbox'], det['score']
+    if not _is_int(image_id):
+        return f'image_id {_short(image_id)} is not an integer; expected the id of a ground-truth image'
+    if image_id not in image_ids:
+        return (f'image_id {_short(image_id)} is not in the ground truth ({len(image_ids)} images): '
+                'were these results made on another data set?')
+    if not _is_int(cat_id) or cat_id not in cat_ids:
+        return (f'category_id {_short(cat_id)} is not one of the ground truth\'s category ids '
+                f'{_short(sorted(cat_ids))}')
+    box_problem = _box_problem(box)
+    if box_problem:
+        return f'bbox {_short(box)} {box_problem}; expected {_BOX_FORMAT}'
+    if not _is_real(score) or not _is_finite(score):
+        return f'score {_short(score)} is not a finite number; expected a confidence such as 0.87'
+    return None
+
+
+def _check_ground_truth(data: Any, source: str) -> None:
+    """DetectionInputError naming the first entry of a GT json that pycocotools would misread."""
+    if not isinstance(data, dict):
+        hint = ' (a detection result list? --ann-file takes the ground truth)' if isinstance(data, list) else ''
+        raise DetectionInputError(f'{source} holds a {type(data).__name__}{hint}, not {_GT_FORMAT}')
+    for key in ('images', 'annotations', 'categories'):
+        if not isinstance(data.get(key), list):
+            found = 'has no' if key not in data else f'has a {type(data[key]).__name__} as'
+            raise DetectionInputError(f'{source} {found} {key!r}; expected {_GT_FORMAT}')
+    image_ids = _unique_ids(data['images'], 'images', source)
+    cat_ids = _unique_ids(data['categories'], 'categories', source)
+    for i, cat in enumerate(data['categories']):
+        if not isinstance(cat.get('name'), str):
+            raise DetectionInputError(f"{source}: categories[{i}]: name {_short(cat.get('name'))} "
+                                      "is not a string; expected {'id': int, 'name': str}")
+    ann_ids: set = set()
+    for i, ann in enumerate(data['annotations']):
+        problem = _annotation_problem(ann, image_ids, cat_ids, ann_ids)
+        if problem:
+            raise DetectionInputError(f'{source}: annotations[{i}]: {problem}')
+        ann_ids.add(ann['id'])
+
+
+def _unique_ids(entries: List[Any], key: str, source: str) -> set:
+    """The ids of GT images or categories; each must be a dict with its own integer id."""
+    ids: set = set()
+    for i, entry in enumerate(entries):
+        ident = entry.get('id') if isinstance(entry, Mapping) else None
+        if not _is_int(ident) or ident in ids:
+            what = ('is not a dict' if not isinstance(entry, Mapping) else
+                    f'id {_short(ident)} is ' + ('a duplicate' if _is_int(ident) else 'not an integer'))
+            raise DetectionInputError(f'{source}: {key}[{i}] {what}; expected dicts with unique '
+                                      'integer ids')
+        ids.add(ident)
+    return ids
+
+
+def _annotation_problem(ann: Any, image_ids: set, cat_ids: set, ann_ids: set) -> Optional[str]:
+    """What is wrong with one GT annotation for bbox evaluation (None when nothing is)."""
+    accepted = ("expected {'id': int, 'image_id': int, 'category_id': int, 'bbox': [x, y, w, h], "
+                "'area': number, 'iscrowd': 0 or 1}")
+    if not isinstance(ann, Mapping):
+        return f'is a {type(ann).__name__}, not a dict; {accepted}'
+    missing = [k for k in ('id', 'image_id', 'category_id', 'bbox', 'area') if k not in ann]
+    if missing:
+        return f'has no {missing[0]!r}; {accepted}'
+    # pycocotools keys its index by annotation id: a duplicate silently replaces another box
+    if not _is_int(ann['id']) or ann['id'] in ann_ids:
+        return f"id {_short(ann['id'])} is not a unique integer; {accepted}"
+    if not _is_int(ann['image_id']) or ann['image_id'] not in image_ids:
+        return f"image_id {_short(ann['image_id'])} is not the id of an entry of 'images'"
+    if not _is_int(ann['category_id']) or ann['category_id'] not in cat_ids:
+        return f"category_id {_short(ann['category_id'])} is not the id of an entry of 'categories'"
+    box_problem = _box_problem(ann['bbox'])
+    if box_problem:
+        return f"bbox {_short(ann['bbox'])} {box_problem}; expected {_BOX_FORMAT}"
+    area = ann['area']
+    if not _is_real(area) or not _is_finite(area) or area < 0:
+        return f'area {_short(area)} is not a finite number >= 0 (the size range of the object)'
+    if 'iscrowd' in ann and not (isinstance(ann['iscrowd'], numbers.Integral) and ann['iscrowd'] in (0, 1)):
+        return f"iscrowd {_short(ann['iscrowd'])} is not 0 or 1"
+    return None
+
+
+def load_ground_truth(ann_file: str) -> Any:
+    """pycocotools COCO index of a checked COCO annotation json (DetectionInputError if malformed)."""
+    from pycocotools.coco import COCO
+    data = _read_json(ann_file, 'COCO annotation file')
+    _check_ground_truth(data, repr(ann_file))
+    gt = COCO()  # what COCO(ann_file) does, without reading the file a second time
+    gt.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt.createIndex()
+    return gt
+
+
 def find_results_file(path: str) -> str:
     """The result file for a json/pkl path or, for a work dir, the newest one inside it."""
     if os.path.isfile(path):
         return path
     if not os.path.isdir(path):
         raise FileNotFoundError(f'results {path!r}: no such file or directory')
+    # escaped: a work dir named like 'run[1]' is a path, not a glob pattern
     candidates = [p for pattern in ('*.bbox.json', '*.pkl', '*.pickle')
-                  for p in glob.glob(os.path.join(path, '**', pattern), recursive=True)]
+                  for p in glob.glob(os.path.join(glob.escape(path), '**', pattern), recursive=True)]
     if not candidates:
         raise FileNotFoundError(
             f'work dir {path!r} holds no detection results (*.bbox.json from CocoMetric '
@@ -69,55 +279,91 @@ def _category_order(gt: Any) -> List[int]:
     return [c['id'] for c in gt.dataset['categories']]
 
 
-def _from_mmdet_pickle(items: Any, gt: Any) -> List[Dict[str, Any]]:
+def _numeric_array(value: Any, kinds: str) -> Optional[np.ndarray]:
+    """value as a numpy array of one of the dtype kinds, or None when it is not one."""
+    if hasattr(value, 'detach'):  # a tensor; detached so that one saved with requires_grad converts
+        value = value.detach().cpu()
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError, RuntimeError):  # ragged lists, unconvertible objects
+        return None
+    return array if array.dtype.kind in kinds else None
+
+
+def _sample_arrays(sample: Any, num_classes: int) -> Tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """(img_id, xyxy boxes, scores, labels) of one mmdet data sample; ValueError says what is wrong."""
+    pred = sample.get('pred_instances') if isinstance(sample, Mapping) else None
+    if not isinstance(pred, Mapping) or 'img_id' not in sample:
+        raise ValueError('is not an mmdet detection result (needs img_id and pred_instances)')
+    img_id = sample['img_id']
+    if not _is_int(img_id):
+        raise ValueError(f'img_id {_short(img_id)} is not an integer')
+    arrays = []
+    for key, kinds in (('bboxes', 'iuf'), ('scores', 'iuf'), ('labels', 'iu')):
+        array = _numeric_array(pred[key], kinds) if key in pred else None
+        if array is None:
+            raise ValueError(f"pred_instances[{key!r}] is missing or not an array of "
+                             f"{'integers' if kinds == 'iu' else 'numbers'}")
+        arrays.append(array)
+    boxes, scores, labels = arrays
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f'bboxes of shape {tuple(boxes.shape)} is not (N, 4) x1, y1, x2, y2')
+    if scores.shape != (len(boxes),) or labels.shape != (len(boxes),):
+        raise ValueError(f'scores {tuple(scores.shape)} and labels {tuple(labels.shape)} are not '
+                         f'({len(boxes)},), one per box')
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise ValueError(f'prediction {bad[0]}: label {labels[bad[0]]} is outside the {num_classes} '
+                         'categories of the ground truth')
+    return int(img_id), boxes.astype(np.float64), scores.astype(np.float64), labels.astype(np.int64)
+
+
+def _from_mmdet_pickle(items: Any, gt: Any, source: str
+                       ) -> Tuple[List[Dict[str, Any]], Callable[[int], str]]:
+    """COCO detections of mmdet data samples, and where(k): the sample and prediction of detection k."""
     if not isinstance(items, (list, tuple)):
-        raise ValueError(f'expected a list of mmdet data samples, got {type(items).__name__}')
+        raise DetectionInputError(f'{source} holds a {type(items).__name__}, not a list of mmdet '
+                                  f'detection results ({_SAMPLE_FORMAT})')
     cat_ids = _category_order(gt)
-    dets = []
+    dets: List[Dict[str, Any]] = []
+    starts: List[int] = []
+    samples: List[Tuple[int, np.ndarray]] = []
     for i, sample in enumerate(items):
-        if not isinstance(sample, Mapping) or 'pred_instances' not in sample or 'img_id' not in sample:
-            raise ValueError(f'item {i} is not an mmdet detection result (needs img_id and '
-                             'pred_instances with bboxes/scores/labels)')
-        pred = sample['pred_instances']
-        boxes = np.asarray(pred['bboxes'], dtype=np.float64).reshape(-1, 4)
-        scores = np.asarray(pred['scores'], dtype=np.float64).reshape(-1)
-        labels = np.asarray(pred['labels']).reshape(-1).astype(np.int64)
-        if labels.size and (labels.min() < 0 or labels.max() >= len(cat_ids)):
-            raise ValueError(f'item {i}: label {int(labels.max())} outside the {len(cat_ids)} '
-                             'categories of the ground truth')
-        for (x1, y1, x2, y2), score, label in zip(boxes, scores, labels):
-            dets.append({'image_id': int(sample['img_id']), 'category_id': cat_ids[label],
-                         'bbox': [float(x1), float(y1), float(x2 - x1), float(y2 - y1)],
-                         'score': float(score)})
-    return dets
+        try:
+            img_id, boxes, scores, labels = _sample_arrays(sample, len(cat_ids))
+        except ValueError as exc:
+            raise DetectionInputError(f'{source}: item {i} {exc}; expected {_SAMPLE_FORMAT}') from None
+        starts.append(len(dets))
+        samples.append((img_id, boxes))
+        # x2 - x1 of inf or NaN corners is NaN: _check_detections reports it, numpy need not warn
+        with np.errstate(invalid='ignore', over='ignore'):
+            xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+        for box, score, label in zip(xywh.tolist(), scores.tolist(), labels.tolist()):
+            dets.append({'image_id': img_id, 'category_id': cat_ids[label], 'bbox': box, 'score': score})
+
+    def where(k: int) -> str:
+        i = bisect.bisect_right(starts, k) - 1
+        img_id, boxes = samples[i]
+        return (f'item {i} (img_id {img_id}) prediction {k - starts[i]} '
+                f'(x1, y1, x2, y2 {_short(boxes[k - starts[i]].tolist())})')
+    return dets, where
 
 
 def load_detections(path: str, gt: Any) -> Tuple[str, List[Dict[str, Any]]]:
-    """(file actually read, COCO-format detections) for a json, pkl or work dir."""
+    """(file actually read, checked COCO-format detections) for a json, pkl or work dir."""
     found = find_results_file(path)
     if found.endswith(('.pkl', '.pickle')):
         from ..checkpoints.safe_load import load_result_pickle
-        return found, _from_mmdet_pickle(load_result_pickle(found), gt)
-    with open(found) as f:
-        dets = json.load(f)
-    if not isinstance(dets, list) or any(
-            not isinstance(d, Mapping) or not {'image_id', 'category_id', 'bbox', 'score'} <= set(d)
-            for d in dets):
-        raise ValueError(f'{found!r} is not a COCO detection result list '
-                         "([{'image_id', 'category_id', 'bbox', 'score'}, ...])")
-    return found, dets
+        dets, where = _from_mmdet_pickle(load_result_pickle(found), gt, repr(found))
+        return found, _check_detections(dets, gt, repr(found), where)
+    return found, _check_detections(_read_json(found, 'detection result list'), gt, repr(found))
 
 
 def _load_results(gt: Any, dets: List[Dict[str, Any]]) -> Any:
+    """pycocotools result index of checked detections (see _check_detections)."""
     from pycocotools.coco import COCO
-    known_images = set(gt.getImgIds())
-    stray = {d['image_id'] for d in dets} - known_images
-    if stray:
-        raise ValueError(f'{len(stray)} image id(s) are not in the ground truth, e.g. '
-                         f'{sorted(stray)[:5]}: were these results made on another data set?')
-    stray_cats = {d['category_id'] for d in dets} - set(gt.getCatIds())
-    if stray_cats:
-        raise ValueError(f'category id(s) {sorted(stray_cats)[:5]} are not in the ground truth')
     if dets:
         with contextlib.redirect_stdout(io.StringIO()):
             return gt.loadRes([dict(d) for d in dets])
@@ -140,8 +386,15 @@ def evaluate_detections(gt: Any, dets: List[Dict[str, Any]], per_class: bool = F
                         ) -> Tuple[Dict[str, float], Dict[str, Dict[str, float]], str]:
     """(COCO metrics, per-class metrics, the printed 12-line COCO summary) for one run.
 
-    ``img_ids`` restricts the evaluation to those images (a draw of the ground truth).
+    ``img_ids`` restricts the evaluation to those images (a draw of the ground truth). A malformed
+    entry of ``dets`` raises DetectionInputError naming it.
     """
+    return _evaluate(gt, _check_detections(dets, gt, 'detections'), per_class, img_ids)
+
+
+def _evaluate(gt: Any, dets: List[Dict[str, Any]], per_class: bool, img_ids: Optional[Sequence[int]]
+              ) -> Tuple[Dict[str, float], Dict[str, Dict[str, float]], str]:
+    """evaluate_detections on detections already checked by _check_detections."""
     from pycocotools.cocoeval import COCOeval
     dt = _load_results(gt, dets)
     coco_eval = COCOeval(gt, dt, 'bbox')
@@ -206,18 +459,16 @@ def _default_names(paths: Sequence[str]) -> List[str]:
 def compare_runs(ann_file: str, sources: Sequence[str], names: Optional[Sequence[str]] = None,
                  per_class: bool = False) -> Tuple[List[RunResult], Dict[str, int]]:
     """Score every run against ann_file; returns (results in input order, GT size counts)."""
-    from pycocotools.coco import COCO
     if not sources:
         raise ValueError('sources must name at least one result file or work dir')
     if names is not None and len(names) != len(sources):
         raise ValueError(f'names must give one name per source ({len(sources)}), got {len(names)}')
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(ann_file)
+    gt = load_ground_truth(ann_file)
     names = list(names) if names is not None else _default_names(sources)
     runs = []
     for name, src in zip(names, sources):
-        found, dets = load_detections(src, gt)
-        metrics, classes, summary = evaluate_detections(gt, dets, per_class=per_class)
+        found, dets = load_detections(src, gt)  # checked there, with the file's name in any error
+        metrics, classes, summary = _evaluate(gt, dets, per_class, None)
         runs.append(RunResult(name, found, len(dets), metrics, classes, summary))
     return runs, gt_size_counts(gt)
 
