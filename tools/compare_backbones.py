@@ -421,14 +421,9 @@ def score_run(ann_file: str, results: str, draw_size: int = DRAW_SIZE) -> dict:
     much a metric moves between two draws of one model is the evaluation noise of a val split of
     that size, to set beside the noise between training seeds.
     """
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-
-    from lip_det.evaluation import evaluate_detections, gt_size_counts, load_detections
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(ann_file)
+    from lip_det.evaluation import (evaluate_detections, gt_size_counts, load_detections,
+                                    load_ground_truth)
+    gt = load_ground_truth(ann_file)
     found, dets = load_detections(results, gt)
     metrics, per_class, _ = evaluate_detections(gt, dets, per_class=True)
     ids = sorted(gt.getImgIds())
@@ -572,15 +567,9 @@ def run_error_modes(plan: Plan, name: str, seed: int, ann_file: str) -> Optional
     results = osp.join(run_dir, 'results.pkl')
     if not osp.isfile(results):
         return None
-    import contextlib
-    import io
-
-    from pycocotools.coco import COCO
-
-    from lip_det.evaluation import load_detections
+    from lip_det.evaluation import load_detections, load_ground_truth
     from lip_det.evaluation.error_modes import error_modes
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = COCO(ann_file)
+    gt = load_ground_truth(ann_file)
     out = error_modes(gt, load_detections(results, gt)[1], plan.error_modes)
     _write_json(cache, out)
     return out
