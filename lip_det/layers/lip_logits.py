@@ -19,6 +19,14 @@ gate's outputs and the logit, and makes no full-size passes over memory for them
 The last conv of every logit module is zero-initialised (in the constructor and again in
 ``init_weights``, which mmengine runs after the backbone's Kaiming init): the logit is then the
 constant ``IN bias -> gate(0) = coeff/2`` and every LIP layer starts as average pooling.
+
+Small maps (detection feeds them; mmdet's ResNet runs down to a 1x1 input): the InstanceNorm of
+a one-pixel plane is defined as normalised value 0, so its output is the norm's bias (the
+gate's midpoint ``coeff/2`` with the zero-initialised bias, i.e. average pooling). That is what
+``(x - mean)·rsqrt(var + eps)`` gives for one pixel and what the fused and the reference
+``lip_pool2d_gated`` compute; ``LogitInstanceNorm2d`` does the same where ``F.instance_norm``
+refuses a 1x1 plane. A LIP window larger than the padded map pools the whole dimension
+(``fit_window``), so a 1x1 map is pooled to the pixel itself.
 """
 from __future__ import annotations
 
@@ -31,10 +39,11 @@ from mmengine.model import BaseModule, Sequential
 
 from lip_det.ops import lip_pool2d_gated
 
-from .pooling import SoftGate
+from .pooling import SoftGate, fit_window
 
 __all__ = [
-    'LIP_COEFF', 'LIP_LOGIT_WIDTH', 'LIPLayer', 'SimplifiedLIP', 'ProjectionLIP',
+    'LIP_COEFF', 'LIP_LOGIT_WIDTH', 'LogitInstanceNorm2d', 'LIPLayer', 'SimplifiedLIP',
+    'ProjectionLIP',
     'BottleneckShared', 'BottleneckLIP', 'DenseBottleneckLIP', 'SharedLogitSequential',
     'LOGIT_MODULES', 'build_lip_head'
 ]
@@ -47,9 +56,27 @@ LIP_LOGIT_WIDTH = 128
 LOGIT_MODULES = ('bottleneck', 'projection')
 
 
+class LogitInstanceNorm2d(nn.InstanceNorm2d):
+    """``nn.InstanceNorm2d`` that also normalises a one-pixel plane: to 0, so it outputs the bias.
+
+    ``F.instance_norm`` refuses a plane with one spatial element (in eval mode too, without
+    running stats). Its normalised value ``(x - mean)·rsqrt(var + eps)`` is 0, which is what
+    the fused and the reference ``lip_pool2d_gated`` compute for such a plane; gradients follow
+    that formula (none reaches ``x`` or ``weight``). Larger planes run the parent's forward.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if self.track_running_stats or input.dim() not in (3, 4) or input.shape[-2:].numel() != 1:
+            return super().forward(input)
+        normed = input - input  # x - mean of a single pixel: exactly 0, NaN/inf propagate
+        if not self.affine:
+            return normed
+        return normed * self.weight[:, None, None] + self.bias[:, None, None]
+
+
 def _instance_norm(channels: int) -> nn.InstanceNorm2d:
     # Affine IN without running stats, as in the reference: identical in train and eval.
-    return nn.InstanceNorm2d(channels, affine=True)
+    return LogitInstanceNorm2d(channels, affine=True)
 
 
 def _norm_params(norm: nn.Module, channels: int, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -108,8 +135,9 @@ class LIPLayer(BaseModule):
         pre = net[:-2](self.logit_input(x, shared))
         norm, gate = net[-2], net[-1]
         weight, bias = _norm_params(norm, pre.shape[1], pre)
-        return lip_pool2d_gated(x, pre, weight, bias, self.kernel_size, self.stride,
-                                self.padding, eps=norm.eps, coeff=gate.coeff)
+        kernel, stride = fit_window(x, self.kernel_size, self.stride, self.padding)
+        return lip_pool2d_gated(x, pre, weight, bias, kernel, stride, self.padding,
+                                eps=norm.eps, coeff=gate.coeff)
 
     def extra_repr(self) -> str:
         return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'

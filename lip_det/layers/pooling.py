@@ -2,10 +2,18 @@
 
 The learned estimators keep the reference implementations' attribute names (``ToParam``,
 ``ToHidden``, ``ToMean``, ``ToSigma``) so that reference checkpoints map onto them by prefix.
+
+Small maps: detection feeds small and odd sizes, and mmdet's ResNet runs down to a 1x1 input. A
+layer whose window is larger than a dimension of its padded input (``size + 2·padding <
+kernel_size``, which the ops refuse) pools that whole dimension into one output instead (see
+``fit_window``): a 1x1 map gives one window holding one pixel, i.e. the pixel itself for LIP,
+SoftPool and Max-Entropy pooling, and ``x + η·1e-3`` for Gaussian pooling (σ² is floored at
+1e-6, as for any window of equal values). GFGP's global average pool of a 1x1 map is the pixel
+itself. Maps the window fits are pooled exactly as before.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Type, Union
+from typing import Dict, Optional, Sequence, Tuple, Type, Union
 
 import torch
 import torch.nn as nn
@@ -18,6 +26,11 @@ from lip_det.ops import (gauss_pool2d, lip_pool2d, maxent_pool2d, pool_output_si
 
 IntOrTuple = Union[int, Sequence[int]]
 
+__all__ = [
+    'POOLING_LAYERS', 'register_pooling', 'fit_window', 'SoftGate', 'LIPPool2d', 'SoftPool1d',
+    'SoftPool2d', 'SoftPool3d', 'MaxEntPool2d', 'GaussianPool2d'
+]
+
 # Pooling types the factory accepts, filled by ``register_pooling``.
 POOLING_LAYERS: Dict[str, Type[nn.Module]] = {}
 
@@ -27,6 +40,38 @@ def register_pooling(cls: Type[nn.Module]) -> Type[nn.Module]:
     MODELS.register_module(module=cls)
     POOLING_LAYERS[cls.__name__] = cls
     return cls
+
+
+def _int_tuple(value: object, nd: int) -> Optional[Tuple[int, ...]]:
+    """``value`` as ``nd`` ints if it is an int or a sequence of 1 or ``nd`` ints, else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value,) * nd
+    if isinstance(value, (tuple, list, torch.Size)) and len(value) in (1, nd) and \
+            all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return tuple(value) * (nd // len(value))
+    return None
+
+
+def fit_window(x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
+               padding: IntOrTuple, nd: int = 2) -> Tuple[IntOrTuple, Optional[IntOrTuple]]:
+    """``(kernel_size, stride)`` with the window cut to the padded input where it is larger.
+
+    On a dimension of size ``n`` with ``n + 2·padding < kernel``, where the ops would refuse the
+    input (no window fits), the kernel becomes ``n + 2·padding``: one output that pools every
+    valid pixel of that dimension. Otherwise the arguments come back unchanged (the same
+    objects), so inputs the window fits give bit-identical results; malformed arguments also
+    come back unchanged, for the op to report.
+    """
+    k, p = _int_tuple(kernel_size, nd), _int_tuple(padding, nd)
+    if k is None or p is None or x.dim() < nd:
+        return kernel_size, stride
+    sizes = tuple(x.shape[-nd:])
+    if min(sizes) < 1 or min(p) < 0 or all(n + 2 * pv >= kv for n, kv, pv in zip(sizes, k, p)):
+        return kernel_size, stride
+    fitted = tuple(min(kv, n + 2 * pv) for n, kv, pv in zip(sizes, k, p))
+    # stride None means "= kernel_size": keep the original kernel as the stride of the other
+    # dimensions (a cut dimension has one output, whatever its stride).
+    return fitted, kernel_size if stride is None else stride
 
 
 @MODELS.register_module()
@@ -47,7 +92,13 @@ class SoftGate(nn.Module):
 
 
 class _Window(nn.Module):
-    """Holds and prints the window geometry shared by every pooling layer."""
+    """Holds and prints the window geometry shared by every pooling layer.
+
+    A window larger than a dimension of the padded input pools that whole dimension into one
+    output (``fit_window``); on a 1x1 map the output is the pixel (see the module docstring).
+    """
+
+    nd = 2  # spatial dimensions the layer pools
 
     def __init__(self, kernel_size: IntOrTuple, stride: Optional[IntOrTuple] = None,
                  padding: IntOrTuple = 0, ceil_mode: bool = False) -> None:
@@ -57,8 +108,10 @@ class _Window(nn.Module):
         self.padding = padding
         self.ceil_mode = ceil_mode
 
-    def _geom(self) -> tuple:
-        return self.kernel_size, self.stride, self.padding, self.ceil_mode
+    def _geom(self, x: torch.Tensor) -> tuple:
+        """(kernel_size, stride, padding, ceil_mode) for ``x``, the window fitted to small maps."""
+        kernel, stride = fit_window(x, self.kernel_size, self.stride, self.padding, self.nd)
+        return kernel, stride, self.padding, self.ceil_mode
 
     def extra_repr(self) -> str:
         return (f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, '
@@ -74,15 +127,17 @@ class LIPPool2d(_Window):
         super().__init__(kernel_size, stride, padding, ceil_mode)
 
     def forward(self, x: torch.Tensor, logit: torch.Tensor) -> torch.Tensor:
-        return lip_pool2d(x, logit, *self._geom())
+        return lip_pool2d(x, logit, *self._geom(x))
 
 
 @register_pooling
 class SoftPool1d(_Window):
     """SoftPool over (N, C, L); no parameters."""
 
+    nd = 1
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return soft_pool1d(x, *self._geom())
+        return soft_pool1d(x, *self._geom(x))
 
 
 @register_pooling
@@ -94,15 +149,17 @@ class SoftPool2d(_Window):
         super().__init__(kernel_size, stride, padding, ceil_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return soft_pool2d(x, *self._geom())
+        return soft_pool2d(x, *self._geom(x))
 
 
 @register_pooling
 class SoftPool3d(_Window):
     """SoftPool over (N, C, D, H, W); no parameters."""
 
+    nd = 3
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return soft_pool3d(x, *self._geom())
+        return soft_pool3d(x, *self._geom(x))
 
 
 def _check_channels(channels: int) -> int:
@@ -119,7 +176,10 @@ def _gap_conv_norm(channels: int, out_channels: int, norm_cfg: dict) -> list:
 
 @register_pooling
 class MaxEntPool2d(_Window):
-    """Max-Entropy pooling whose λ ∈ (0, 1) per (sample, channel) is estimated by GFGP."""
+    """Max-Entropy pooling whose λ ∈ (0, 1) per (sample, channel) is estimated by GFGP.
+
+    On a 1x1 map GFGP's global pool is the pixel itself and the pooling returns the pixel.
+    """
 
     _ACTIVATIONS = ('sigmoid', 'softplus')
 
@@ -146,7 +206,7 @@ class MaxEntPool2d(_Window):
         return torch.sigmoid(z) if self.activation == 'sigmoid' else F.softplus(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return maxent_pool2d(x, self.estimate_lambda(x), *self._geom())
+        return maxent_pool2d(x, self.estimate_lambda(x), *self._geom(x))
 
     def extra_repr(self) -> str:
         return f'{self.channels}, {super().extra_repr()}, activation={self.activation!r}'
@@ -159,7 +219,8 @@ class GaussianPool2d(_Window):
     ``stochasticity`` chooses the noise ε: ``'CN'`` one draw per (sample, channel), ``'HWCN'`` one per
     output location, ``None`` no noise (deterministic in training too). Mean and standard deviation
     are over the valid pixels of a window (the reference's CUDA layer; its PyTorch layer counted
-    padding).
+    padding). A one-pixel window (e.g. a 1x1 map) has σ = sqrt(1e-6): its output is
+    ``x + η·1e-3``.
     """
 
     _STOCHASTICITY = (None, 'CN', 'HWCN')
@@ -197,8 +258,8 @@ class GaussianPool2d(_Window):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out_size = None
         if self.training and self.stochasticity == 'HWCN':
-            out_size = pool_output_size(x, *self._geom())
-        return gauss_pool2d(x, self.estimate_eta(x, out_size), *self._geom())
+            out_size = pool_output_size(x, *self._geom(x))
+        return gauss_pool2d(x, self.estimate_eta(x, out_size), *self._geom(x))
 
     def extra_repr(self) -> str:
         return f'{self.channels}, {super().extra_repr()}, stochasticity={self.stochasticity!r}'

@@ -1,4 +1,10 @@
-"""Loads the compiled operator library ``lip_det._C`` once and says why when it cannot."""
+"""Loads the compiled operator library ``lip_det._C`` once and says why when it cannot.
+
+The load runs when this module is imported, not on first use: a first use can be inside a
+``torch.compile`` trace, where dynamo would run the imports for real while it guards on
+``_state`` as it was before them, so the frame's own guards fail ("Guard failed on the same
+frame it was created"). After the import ``_state`` never changes.
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -32,3 +38,8 @@ def available() -> bool:
 def load_error() -> Optional[str]:
     """The reason the extension failed to load, or None."""
     return _load()
+
+
+# Eagerly, for the reason in the module docstring. fused.py calls available() while it is being
+# imported from _load(); _state['error'] is already None then, so that call returns at once.
+_load()

@@ -4,6 +4,12 @@
 Signatures equal ``lip_det.ops.reference``: arguments arrive validated from
 ``lip_det.ops.pooling`` with ``kernel_size``/``stride``/``padding`` as tuples of ints. Every
 backward op recomputes from the saved inputs, so autograd keeps no intermediate tensors.
+
+Double backward: the ``*_backward`` kernels are not themselves differentiable. When autograd
+runs a backward in grad mode (``create_graph=True``), the formulas below instead recompute the
+forward with the plain-PyTorch ops of ``lip_det.ops.reference`` on the saved inputs and return
+its vector-Jacobian product as a graph, so higher derivatives are exact; the usual first-order
+backward (grad mode off) still runs the fused kernel.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from typing import Sequence, Tuple
 
 import torch
 
-from . import _ext
+from . import _ext, reference
 from .reference import pooled_size
 
 if not _ext.available():
@@ -68,6 +74,23 @@ def _fake_gated_backward(grad_out, x, pre, weight, bias, eps, coeff, kernel_size
 
 
 # ----------------------------------------------------------------------------- autograd
+def _wants_graph(grad: torch.Tensor, saved: Sequence[torch.Tensor]) -> bool:
+    """Whether this backward must itself be differentiable (``create_graph=True``)."""
+    # Autograd runs a backward in grad mode only for create_graph=True; the fused backward
+    # kernels have no derivative, so then the reference op's differentiable VJP is used.
+    return torch.is_grad_enabled() and (grad.requires_grad or any(t.requires_grad for t in saved))
+
+
+def _reference_vjp(ref_op, grad: torch.Tensor, tensors: Sequence[torch.Tensor],
+                   needs: Sequence[bool], args: tuple) -> list:
+    """VJP of ``ref_op(*tensors, *args)`` w.r.t. the tensors in ``needs``, as a graph."""
+    wrt = [t for t, need in zip(tensors, needs) if need]
+    out = ref_op(*tensors, *args)
+    grads = iter(torch.autograd.grad(out, wrt, grad, create_graph=True, allow_unused=True))
+    # An input the output does not depend on gets None, which autograd reads as a zero gradient.
+    return [next(grads) if need else None for need in needs]
+
+
 def _setup_pair(ctx, inputs, output):
     x, other, k, s, p, ceil = inputs
     ctx.save_for_backward(x, other)
@@ -80,29 +103,38 @@ def _setup_single(ctx, inputs, output):
     ctx.geom = (k, s, p, ceil)
 
 
-def _make_pair_backward(backward_op):
+def _make_pair_backward(backward_op, ref_op):
     def backward(ctx, grad):
         x, other = ctx.saved_tensors
-        gx, gother = backward_op(grad, x, other, *ctx.geom)
-        return (gx if ctx.needs_input_grad[0] else None,
-                gother if ctx.needs_input_grad[1] else None, None, None, None, None)
+        needs = ctx.needs_input_grad[:2]
+        if _wants_graph(grad, (x, other)):
+            gx, gother = _reference_vjp(ref_op, grad, (x, other), needs, ctx.geom)
+        else:
+            gx, gother = backward_op(grad, x, other, *ctx.geom)
+        return (gx if needs[0] else None, gother if needs[1] else None, None, None, None, None)
     return backward
 
 
-def _make_single_backward(backward_op):
+def _make_single_backward(backward_op, ref_op):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        return backward_op(grad, x, *ctx.geom), None, None, None, None
+        if _wants_graph(grad, (x,)):
+            (gx,) = _reference_vjp(ref_op, grad, (x,), (True,), ctx.geom)
+        else:
+            gx = backward_op(grad, x, *ctx.geom)
+        return gx, None, None, None, None
     return backward
 
 
 for _name in ('lip_pool2d', 'maxent_pool2d', 'gauss_pool2d'):
     torch.library.register_autograd(f'lip_det::{_name}',
-                                    _make_pair_backward(getattr(_ops, f'{_name}_backward')),
+                                    _make_pair_backward(getattr(_ops, f'{_name}_backward'),
+                                                        getattr(reference, _name)),
                                     setup_context=_setup_pair)
 for _nd in (1, 2, 3):
-    torch.library.register_autograd(f'lip_det::soft_pool{_nd}d',
-                                    _make_single_backward(getattr(_ops, f'soft_pool{_nd}d_backward')),
+    _backward = _make_single_backward(getattr(_ops, f'soft_pool{_nd}d_backward'),
+                                      getattr(reference, f'soft_pool{_nd}d'))
+    torch.library.register_autograd(f'lip_det::soft_pool{_nd}d', _backward,
                                     setup_context=_setup_single)
 
 
@@ -115,9 +147,14 @@ def _setup_gated(ctx, inputs, output):
 
 
 def _gated_backward(ctx, grad):
-    x, pre, weight, bias = ctx.saved_tensors
-    grads = _ops.lip_pool2d_gated_backward(grad, x, pre, weight, bias, *ctx.scalars, *ctx.geom)
-    return (*(g if need else None for g, need in zip(grads, ctx.needs_input_grad)),
+    saved = ctx.saved_tensors
+    needs = ctx.needs_input_grad[:4]
+    if _wants_graph(grad, saved):
+        grads = _reference_vjp(reference.lip_pool2d_gated, grad, saved, needs,
+                               (*ctx.scalars, *ctx.geom))
+    else:
+        grads = _ops.lip_pool2d_gated_backward(grad, *saved, *ctx.scalars, *ctx.geom)
+    return (*(g if need else None for g, need in zip(grads, needs)),
             None, None, None, None, None, None)
 
 

@@ -41,7 +41,9 @@ def backend() -> str:
         raise RuntimeError(f'{BACKEND_ENV}=fused but the compiled extension lip_det._C is not '
                            f'available: {_ext.load_error()}. Reinstall with `pip install -e .`.')
     global _warned_missing
-    if not _warned_missing:
+    # Not while dynamo traces this: it cannot trace warnings.warn (a graph break, an error under
+    # fullgraph=True); the first eager call warns instead.
+    if not _warned_missing and not torch.compiler.is_compiling():
         _warned_missing = True
         warnings.warn('lip_det: compiled pooling operators not available '
                       f'({_ext.load_error()}); using the slower plain-PyTorch implementations. '
@@ -182,7 +184,8 @@ def lip_pool2d_gated(x: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, b
     The same as ``lip_pool2d(x, coeff * torch.sigmoid(F.instance_norm(pre, None, None, weight,
     bias, eps=eps)), ...)``, LIP's norm -> SoftGate -> pool, but for the backward it keeps only
     ``x`` and ``pre`` (and recomputes the rest), not also the norm's output, the gate's output and
-    the logit; and it skips their full-size passes over memory.
+    the logit; and it skips their full-size passes over memory. Unlike ``F.instance_norm`` it
+    accepts 1x1 planes: one pixel normalises to 0, so its logit is ``coeff·sigmoid(bias)``.
     """
     x, pre = _check_input_pair('pre', x, pre)
     for name, t in (('weight', weight), ('bias', bias)):

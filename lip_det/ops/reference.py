@@ -102,7 +102,11 @@ def lip_pool2d(x: torch.Tensor, logit: torch.Tensor, kernel_size: Ints, stride: 
 def lip_pool2d_gated(x: torch.Tensor, pre: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
                      eps: float, coeff: float, kernel_size: Ints, stride: Ints, padding: Ints,
                      ceil_mode: bool = False) -> torch.Tensor:
-    """LIP with the logit ``coeff·sigmoid(instance_norm(pre, weight, bias, eps))``."""
+    """LIP with the logit ``coeff·sigmoid(instance_norm(pre, weight, bias, eps))``.
+
+    A one-pixel plane normalises to 0 (``pre - mean`` is 0), so its logit is
+    ``coeff·sigmoid(bias)``; the fused kernel computes the same.
+    """
     acc = _acc_dtype(pre)
     pre = pre.to(acc)
     # instance_norm written out: F.instance_norm refuses 1x1 planes in training mode.

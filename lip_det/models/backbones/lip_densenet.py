@@ -13,9 +13,14 @@ last logit conv (every LIP layer starts as average pooling, as in LIP-ResNet).
 Outputs (``out_indices`` over the four dense blocks, strides 4/8/16/32): the pre-activated output
 of dense block ``i``, i.e. ``ReLU(BN(.))`` with the BN that follows it (the next transition's
 ``norm``, or ``norm5`` for the last block). D121 gives 256/512/1024/1024 channels
-(``out_channels``). Stage ``i`` (frozen by ``frozen_stages >= i``) is the transition before dense
-block ``i`` plus the block, with ``norm5`` in the last stage; ``frozen_stages >= 0`` freezes the
-stem (``conv0``, ``norm0``, ``pool0``).
+(``out_channels``). Spatial sizes: ``ceil(H/4)`` after the stem, then each 2x2/s2 transition
+gives ``floor(h/2)``, but at least 1: a transition on a map with a side of 1 pixel pools that
+whole side (``fit_window``), so any input down to 1x1 runs; the LIP logits' InstanceNorms map a
+one-pixel plane to their bias (``LogitInstanceNorm2d``).
+
+Stage ``i`` (frozen by ``frozen_stages >= i``) is the transition before dense block ``i`` plus
+the block, with ``norm5`` in the last stage; ``frozen_stages >= 0`` freezes the stem (``conv0``,
+``norm0``, ``pool0``).
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from lip_det.layers.lip_logits import (LIP_COEFF, LIP_LOGIT_WIDTH, LOGIT_MODULES,
                                        DenseBottleneckLIP, ProjectionLIP, SimplifiedLIP)
+from lip_det.layers.pooling import fit_window
 
 from ._resnet_base import check_choice, check_flags
 
@@ -85,6 +91,17 @@ class _DenseBlock(BaseModule):
         for layer in self.children():
             features.append(layer(features))
         return torch.cat(features, 1)
+
+
+class _AvgPool2d(nn.AvgPool2d):
+    """``nn.AvgPool2d`` whose window is cut to a map it does not fit, as the LIP transitions do."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel, stride = fit_window(x, self.kernel_size, self.stride, self.padding)
+        if kernel is self.kernel_size:
+            return super().forward(x)
+        return F.avg_pool2d(x, kernel, stride, self.padding, self.ceil_mode,
+                            self.count_include_pad, self.divisor_override)
 
 
 class _Transition(BaseModule):
@@ -191,7 +208,7 @@ class LIPDenseNet(BaseModule):
             if i < len(block_config) - 1:
                 reduced = channels // 2
                 if not lip_transitions[i]:
-                    pool = nn.AvgPool2d(2, stride=2)
+                    pool = _AvgPool2d(2, stride=2)
                 elif logit_module == 'bottleneck':
                     pool = DenseBottleneckLIP(reduced, logit_width, coeff=coeff)
                 else:

@@ -21,6 +21,10 @@ strided conv becomes LIP + a stride-1 conv of the same kernel, the shortcut pool
 paths would pool the same tensor, so one LIP serves them, and the main path keeps the FLOPs and
 receptive field of the original strided 3x3 conv.
 
+Output sizes equal mmdet's ResNet's for every input (LIP k3/s2/p1 pools like its strided 3x3
+convs), down to 1x1: a logit InstanceNorm of a one-pixel plane outputs its bias
+(``LogitInstanceNorm2d``; the fused op does the same) and a 1x1 map pools to its pixel.
+
 Options: ``logit_module='projection'`` replaces trunk + heads by one ``gate(IN(conv1x1(x)))`` per
 LIP layer, computed on the tensor that layer pools (keys ``...lip.logit.{conv,bn}``);
 ``lip_stem`` / ``lip_stages`` choose which downsampling layers use LIP (a stage without LIP keeps

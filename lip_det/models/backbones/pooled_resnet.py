@@ -9,6 +9,11 @@
   ``layer{i}.0.pooling`` (k=s=2 over ``planes * expansion`` channels) runs after the residual add
   and ReLU. Keys are the references' minus ``fc.*`` (Max-Ent R50: 388 keys, Gaussian R50: 423).
 
+Output sizes: the 2x2/s2 poolings give ``floor(h/2)`` (ResNet's strided convs: ``ceil(h/2)``), and
+at least 1: on a map with a 1-pixel side the window is cut to the map (``fit_window``), so every
+input mmdet's ResNet accepts, down to 1x1, runs; a 1x1 map pools to its pixel (Gaussian pooling:
+``x + η·1e-3``, its σ floor), and GFGP's global pool of it is the pixel itself.
+
 The GFGP estimators use BatchNorm on (N, C, 1, 1) global features. With ``norm_cfg`` BN or SyncBN
 they use the same config; with GN (whose groups would hold a single value of a 1x1 map) they use
 BN unless ``pool_norm_cfg`` says otherwise.
