@@ -4,8 +4,10 @@
     python tools/convert_checkpoint.py SRC DST [--src-format F] [--arch A] [--force] [--no-strict]
 
 DST then loads with ``init_cfg=dict(type='Pretrained', checkpoint=DST)``. Exit status: 0 on
-success, 1 on an unknown/mismatched/unreadable checkpoint, 2 on bad arguments, 3 if DST exists
-and --force is not given.
+success, 1 on an unknown/mismatched/unreadable checkpoint, 2 on bad arguments (including a DST
+that is a directory, has no usable parent directory, or reaches SRC through any path or link:
+SRC is never written), 3 if DST exists and --force is not given, 4 if writing DST failed (DST
+is then as it was, and no temporary file is left, also when the tool is stopped by SIGTERM).
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
-    from lip_det.checkpoints import CheckpointError, convert_checkpoint
+    from lip_det.checkpoints import CheckpointError, OutputWriteError, convert_checkpoint
 
     try:
         result = convert_checkpoint(args.src, None if args.check else args.dst,
@@ -61,9 +63,12 @@ def main(argv=None) -> int:
     except CheckpointError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    except ValueError as exc:
+    except ValueError as exc:  # bad arguments, an unusable DST among them
         print(f'error: {exc}', file=sys.stderr)
         return 2
+    except OutputWriteError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 4
     print(f'source       : {args.src}')
     print(result.summary())
     if args.check:

@@ -8,17 +8,18 @@ import sys
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 import torch  # noqa: E402
-import lip_det  # noqa: E402,F401  (registers layers/backbones, allow-lists checkpoint types)
-from lip_det.engine import load_config, prepare_launch  # noqa: E402
+import lip_det  # noqa: E402,F401  (registers layers/backbones and the checkpoint loader)
+from lip_det.engine import (CfgOptionsAction, ConfigError, check_load_from,  # noqa: E402
+                            check_model_config, load_config, prepare_launch, report_user_errors)
 from mmdet.utils import setup_cache_size_limit_of_dynamo  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments (the same as mmdet's tools/train.py)."""
-    parser = argparse.ArgumentParser(description='Train a detector')
+    parser = argparse.ArgumentParser(prog=osp.basename(__file__), description='Train a detector')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='the dir to save logs and models')
     parser.add_argument('--amp', action='store_true', default=False,
@@ -29,7 +30,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint; without a path, from the latest '
                         'checkpoint in the work directory')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction,
                         help='override config settings, key=value (e.g. '
                         'model.backbone.init_cfg.checkpoint=PATH)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -57,8 +58,8 @@ def build_config(args: argparse.Namespace) -> Config:
                 'base_batch_size' in cfg.auto_scale_lr:
             cfg.auto_scale_lr.enable = True
         else:
-            raise RuntimeError('--auto-scale-lr needs auto_scale_lr = dict(enable=..., '
-                               'base_batch_size=...) in the config')
+            raise ConfigError('--auto-scale-lr needs auto_scale_lr = dict(enable=..., '
+                              'base_batch_size=...) in the config')
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -69,12 +70,16 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def main(argv=None) -> None:
-    """Build the runner and train."""
+    """Check the config and checkpoint, build the runner and train (user errors: one line)."""
     args = parse_args(argv)
     setup_cache_size_limit_of_dynamo()
-    cfg = build_config(args)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with report_user_errors('train.py'):
+        cfg = build_config(args)
+        check_model_config(cfg)
+        check_load_from(cfg, '--resume checkpoint' if args.resume not in (None, 'auto')
+                        else 'load_from checkpoint')
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.train()
 
 
 if __name__ == '__main__':

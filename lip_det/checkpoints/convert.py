@@ -17,8 +17,8 @@ import torch
 
 from . import key_maps
 from .formats import FORMATS, backbone_config, detect_arch, detect_format, resolve_format
-from .safe_load import (CheckpointError, atomic_torch_save, extract_state_dict,
-                        load_checkpoint_file, sha256_file)
+from .output import atomic_torch_save, check_output_path
+from .safe_load import CheckpointError, extract_state_dict, load_checkpoint_file, sha256_file
 
 __all__ = ['ConversionResult', 'count_params', 'map_keys', 'backbone_shapes', 'convert_state_dict',
            'convert_checkpoint', 'CONVERTED_FORMAT_VERSION']
@@ -28,6 +28,9 @@ CONVERTED_FORMAT_VERSION = 1
 
 # Buffers of norm layers: they are not parameters (the papers' parameter counts exclude them).
 _BUFFER = re.compile(r'(^|\.)(running_mean|running_var|num_batches_tracked)$')
+
+# SoftPool adds no parameters: these formats share every key, only the wrapper tells them apart.
+_SHARED_KEYS = frozenset({'softpool', 'torchvision'})
 
 # BN update counters: absent from checkpoints saved before PyTorch 0.4.1 and never used by a
 # frozen/eval-mode BN, so their absence is reported but does not fail strict mode.
@@ -187,11 +190,16 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[
             raise
     if src_format is None:
         fmt = detected
+        if fmt in _SHARED_KEYS:
+            reason += '; pass --src-format softpool or torchvision to choose'
     else:
         fmt = resolve_format(src_format)
-        interchangeable = {fmt, detected} <= {'softpool', 'torchvision'}
+        interchangeable = {fmt, detected} <= _SHARED_KEYS
         if detected is not None and detected != fmt and not interchangeable:
-            msg = f'--src-format {fmt} given, but the keys look like {detected!r}: {reason}'
+            msg = (f'--src-format {fmt} given, but the keys look like {detected!r} ({reason}); '
+                   'omit --src-format to convert as the detected format'
+                   + ('' if not strict else ', or pass --no-strict to convert as '
+                      f'{fmt} anyway'))
             if strict:
                 raise CheckpointError(msg)
             notes.append(msg)
@@ -242,11 +250,14 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[
 def convert_checkpoint(src: str, dst: Optional[str], src_format: Optional[str] = None,
                        arch: Optional[str] = None, strict: bool = True, force: bool = False,
                        trusted: bool = False) -> ConversionResult:
-    """Convert SRC into a backbone checkpoint at DST (dst=None: check only, write nothing)."""
-    if dst is not None and os.path.exists(dst) and not force:
-        raise FileExistsError(f'{dst!r} exists; pass --force to overwrite it')
-    if dst is not None and os.path.abspath(dst) == os.path.abspath(src):
-        raise ValueError('dst must differ from src: the source checkpoint is never overwritten')
+    """Convert SRC into a backbone checkpoint at DST (dst=None: check only, write nothing).
+
+    Raises CheckpointError (unreadable or unconvertible SRC), OutputPathError (unusable DST,
+    including any path that reaches SRC), FileExistsError (DST exists, ``force`` not given) or
+    OutputWriteError (the write failed; DST is as it was).
+    """
+    if dst is not None:  # fail before the slow part; atomic_torch_save checks again
+        check_output_path(dst, force=force, protect=[src])
     raw = load_checkpoint_file(src, trusted=trusted)
     state_dict, wrapper = extract_state_dict(raw)
     result = convert_state_dict(state_dict, wrapper, src_format=src_format, arch=arch, strict=strict)
@@ -267,5 +278,6 @@ def convert_checkpoint(src: str, dst: Optional[str], src_format: Optional[str] =
             'converter': f'lip_det {__version__}',
             'converted_format_version': CONVERTED_FORMAT_VERSION,
         }
-        atomic_torch_save({'state_dict': result.state_dict, 'meta': meta}, dst, force=force)
+        atomic_torch_save({'state_dict': result.state_dict, 'meta': meta}, dst, force=force,
+                          protect=[src])
     return result

@@ -91,10 +91,10 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[str, 
         # SoftPool adds no parameters: its ResNets and torchvision's share every key. The
         # reference SoftPool script saves training checkpoints, torchvision ships bare state_dicts.
         if wrapper:
-            return 'softpool', ('plain ResNet keys in a training-checkpoint wrapper (SoftPool and '
-                                'torchvision ResNets share keys; pass --src-format to override)')
-        return 'torchvision', ('plain ResNet keys in a bare state_dict (SoftPool and torchvision '
-                               'ResNets share keys; pass --src-format to override)')
+            return 'softpool', ('plain ResNet keys in a training-checkpoint wrapper; SoftPool and '
+                                'torchvision ResNets share keys')
+        return 'torchvision', ('plain ResNet keys in a bare state_dict; SoftPool and torchvision '
+                               'ResNets share keys')
     if has(r'^backbone\.'):
         raise CheckpointError('this is a detector checkpoint (keys backbone.*, ...), not an ImageNet '
                               'classifier: use it with load_from / tools/test.py, not converted')

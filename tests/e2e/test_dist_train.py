@@ -52,7 +52,8 @@ default_hooks = dict(logger=dict(interval=1))
     val = [r for r in read_scalars(work_dir) if 'coco/bbox_mAP_s' in r]
     assert len(val) == 1 and -1.0 <= val[0]['coco/bbox_mAP_s'] <= 1.0
     # Rank 0 wrote the checkpoint with those parameters.
-    ckpt = torch.load(osp.join(work_dir, 'epoch_1.pth'), map_location='cpu', weights_only=True)
+    from lip_det.compat import load_runner_checkpoint  # a Runner checkpoint: HistoryBuffers
+    ckpt = load_runner_checkpoint(osp.join(work_dir, 'epoch_1.pth'))
     assert ckpt['meta']['iter'] == 4
     for k, v in params0.items():
         assert torch.equal(ckpt['state_dict'][k], v), k

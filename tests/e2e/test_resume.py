@@ -11,6 +11,8 @@ import time
 import pytest
 import torch
 
+from lip_det.compat import load_runner_checkpoint
+
 from .conftest import LIP_SYNTH_CONFIG, REPO, read_scalars, run_tool, tool_env, write_child_config
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -72,7 +74,8 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, max_ke
     with open(marker) as f:
         last = f.read().strip()
     assert not osp.exists(osp.join(work_dir, f'epoch_{EPOCHS}.pth')), 'run was not interrupted'
-    ckpt = torch.load(last, map_location='cpu', weights_only=True)
+    # Runner checkpoints hold HistoryBuffers: read them as --resume does, with lip_det's loader.
+    ckpt = load_runner_checkpoint(last)
     done_epochs = ckpt['meta']['epoch']
     assert done_epochs >= 1 and ckpt['meta']['iter'] == done_epochs * ITERS_PER_EPOCH
 
@@ -86,8 +89,7 @@ default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, max_ke
     _assert_same(state['optimizer'], ckpt['optimizer'], 'optimizer')
     assert state['optimizer']['state'], 'SGD momentum buffers were not restored'
     _assert_same(state['param_schedulers'], ckpt['param_schedulers'], 'param_schedulers')
-    final = torch.load(osp.join(work_dir, f'epoch_{EPOCHS}.pth'), map_location='cpu',
-                       weights_only=True)
+    final = load_runner_checkpoint(osp.join(work_dir, f'epoch_{EPOCHS}.pth'))
     assert final['meta']['iter'] == EPOCHS * ITERS_PER_EPOCH
     # The resumed run logged exactly the iterations that were left.
     iters = [r['iter'] for r in read_scalars(work_dir) if 'loss' in r]

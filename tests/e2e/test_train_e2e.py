@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from .conftest import LIP_SYNTH_CONFIG, REPO, read_scalars, run_tool, write_child_config
 
@@ -55,7 +54,8 @@ def test_loss_decreases_and_coco_metrics_come_out(trained):
         assert 0.0 <= val[0][key] <= 1.0, (key, val[0][key])
     assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area= small' in trained['stdout']
     # The backbone really was LIP-ResNet-18 (its logit modules are in the checkpoint).
-    sd = torch.load(trained['ckpt'], map_location='cpu', weights_only=True)['state_dict']
+    from lip_det.compat import load_runner_checkpoint  # a Runner checkpoint: HistoryBuffers
+    sd = load_runner_checkpoint(trained['ckpt'])['state_dict']
     assert 'backbone.maxpool.logit.conv.weight' in sd
     assert any('bottleneck_shared' in k for k in sd)
 
@@ -64,17 +64,21 @@ def test_loss_decreases_and_coco_metrics_come_out(trained):
 def test_checkpoint_needs_and_gets_the_allow_list(trained):
     import lip_det  # noqa: F401
     from mmengine.logging import HistoryBuffer
-    ckpt = torch.load(trained['ckpt'], map_location='cpu', weights_only=True)
+    from mmengine.runner.checkpoint import _load_checkpoint
+    ckpt = _load_checkpoint(trained['ckpt'], map_location='cpu')  # what --resume/load_from use
     assert ckpt['meta']['epoch'] == EPOCHS and ckpt['meta']['iter'] == EPOCHS * ITERS_PER_EPOCH
     buffers = ckpt['message_hub']['log_scalars']
     assert isinstance(buffers['train/loss'], HistoryBuffer)
-    # Without lip_det imported, torch's safe unpickler refuses mmengine's checkpoint.
+    # torch's safe unpickler refuses mmengine's checkpoint, with or without lip_det imported:
+    # lip_det's allow-list is scoped to mmengine's checkpoint loader, never process-wide.
     code = ('import pickle, sys, torch\n'
+            'if sys.argv[2] == "1":\n    import lip_det\n'
             'try:\n    torch.load(sys.argv[1], weights_only=True)\n'
             'except pickle.UnpicklingError as e:\n    print("refused", e)\n')
-    out = subprocess.run([sys.executable, '-c', code, trained['ckpt']], capture_output=True,
-                         text=True, timeout=120)
-    assert out.stdout.startswith('refused') and 'HistoryBuffer' in out.stdout, out.stderr
+    for with_lip_det in ('0', '1'):
+        out = subprocess.run([sys.executable, '-c', code, trained['ckpt'], with_lip_det],
+                             capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert out.stdout.startswith('refused') and 'HistoryBuffer' in out.stdout, out.stderr
 
 
 @pytest.mark.slow
