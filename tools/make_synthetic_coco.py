@@ -67,6 +67,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--clutter', type=int, default=d.clutter,
                    help=f'distractor strokes per image, 0..{MAX_CLUTTER} '
                         f'(default {d.clutter})')
+    p.add_argument('--masks', action='store_true',
+                   help='also write each object\'s instance mask (the exact drawn pixels) as '
+                        'COCO RLE in "segmentation", for Mask R-CNN; images, boxes and "area" '
+                        '(the box w*h) are those of the set without masks')
     p.add_argument('--force', action='store_true',
                    help='replace a set this tool generated with other parameters (never '
                         'anything else)')
@@ -83,7 +87,7 @@ def _fail(message: str, status: int) -> int:
 def _flags(names) -> str:
     """The command-line spelling of config fields (noise_std, version have none)."""
     cli = {'num_train', 'num_val', 'width', 'height', 'seed', 'min_objects', 'max_objects',
-           'size_fractions', 'clutter'}
+           'size_fractions', 'clutter', 'masks'}
     return '/'.join('--' + n.replace('_', '-') if n in cli else n for n in names)
 
 
@@ -98,7 +102,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             num_train=args.num_train, num_val=args.num_val, width=args.width,
             height=args.height, seed=args.seed, min_objects=args.min_objects,
             max_objects=args.max_objects,
-            size_fractions=parse_size_fractions(args.size_fractions), clutter=args.clutter)
+            size_fractions=parse_size_fractions(args.size_fractions), clutter=args.clutter,
+            masks=args.masks)
         cfg.validate()
     except SyntheticParamError as e:
         return _fail(f'argument {_flags(e.fields)}: {e}', 2)
@@ -125,7 +130,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _fail(f'could not write the set to {osp.abspath(args.out)}: {e}', 1)
     took = time.time() - t0
     print(f'synthetic COCO set in {osp.abspath(args.out)} ({summary["action"]}, {took:.1f} s; '
-          f'seed {cfg.seed}, {cfg.width}x{cfg.height}, classes: {", ".join(CLASSES)})')
+          f'seed {cfg.seed}, {cfg.width}x{cfg.height}, classes: {", ".join(CLASSES)}'
+          f'{"; instance masks" if cfg.masks else ""})')
     if summary['action'] == 'repaired':
         print(f'  regenerated a damaged set: {summary["damage"]}')
     for split, s in summary['splits'].items():

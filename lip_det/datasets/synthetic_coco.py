@@ -10,6 +10,14 @@ controllable fractions, so AP_S / AP_M / AP_L are all meaningful.
 
 Everything is derived from ``(seed, split, image index)``: image ``i`` of a split is the
 same whatever the number of images requested, and regenerating gives identical bytes.
+
+With ``masks=True`` every annotation also carries its object's instance mask, the exact set of
+pixels the shape was drawn on (a ring's hole excluded), as COCO compressed RLE (pycocotools'
+``mask.encode``, lossless, unlike polygons, which cannot hold the hole); images, boxes and
+``area`` are the same as without masks. ``area`` stays the tight box's ``w * h`` rather than
+COCO's usual mask pixel count, so an object is small, medium or large by one rule in the bbox
+and the segm evaluation (pycocotools takes a ground truth's range from ``area`` for both), and
+the same objects as in the set without masks.
 """
 from __future__ import annotations
 
@@ -92,6 +100,8 @@ class SyntheticCocoConfig:
     clutter: int = 12
     noise_std: float = 6.0
     version: int = field(default=FORMAT_VERSION)
+    # Last, so positional construction keeps its meaning; see _params for the meta.
+    masks: bool = False
 
     def validate(self) -> None:
         """Raise SyntheticParamError (a ValueError) naming the first parameter out of range."""
@@ -137,6 +147,9 @@ class SyntheticCocoConfig:
                 or not math.isfinite(nstd) or not 0 <= nstd <= MAX_NOISE_STD):
             raise SyntheticParamError(('noise_std',), 'noise_std must be a finite number in '
                                                       f'0..{MAX_NOISE_STD:g}, got {nstd!r}')
+        if not isinstance(self.masks, (bool, np.bool_)):
+            raise SyntheticParamError(('masks',), f'masks must be True or False, got '
+                                                  f'{self.masks!r}')
         if not _is_int(self.version) or self.version != FORMAT_VERSION:
             raise SyntheticParamError(('version',), f'version must be {FORMAT_VERSION} (the '
                                                     f'only format written), got {self.version!r}')
@@ -241,6 +254,17 @@ def _size_class(area: float) -> int:
     return 1 if area <= LARGE_MIN_AREA else 2
 
 
+def _encode_mask(mask: np.ndarray, x0: int, y0: int, h: int, w: int) -> Dict:
+    """COCO compressed RLE of ``mask`` placed at (x0, y0) in an h x w image."""
+    # Imported here: only mask-enabled sets need pycocotools (mmdet depends on it anyway).
+    from pycocotools import mask as mask_utils
+    full = np.zeros((h, w), dtype=np.uint8, order='F')
+    full[y0:y0 + mask.shape[0], x0:x0 + mask.shape[1]] = mask
+    rle = mask_utils.encode(full)
+    # JSON has no bytes; pycocotools and mmdet accept the counts as a str.
+    return dict(size=[int(v) for v in rle['size']], counts=rle['counts'].decode('ascii'))
+
+
 def _render_image(cfg: SyntheticCocoConfig, split: str, index: int
                   ) -> Tuple[np.ndarray, List[Dict]]:
     rng = _rng(cfg.seed, split, index)
@@ -277,7 +301,11 @@ def _render_image(cfg: SyntheticCocoConfig, split: str, index: int
         ys, xs = np.nonzero(mask)
         bx, by = x0 + int(xs.min()), y0 + int(ys.min())
         bw, bh = int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
-        objects.append(dict(category_id=cls + 1, bbox=[bx, by, bw, bh]))
+        obj = dict(category_id=cls + 1, bbox=[bx, by, bw, bh])
+        if cfg.masks:
+            # Recording the mask draws no random numbers, so the image is unchanged.
+            obj['segmentation'] = _encode_mask(mask, x0, y0, h, w)
+        objects.append(obj)
     if cfg.noise_std > 0:
         img = img + rng.normal(0.0, cfg.noise_std, size=img.shape).astype(np.float32)
     return np.clip(np.round(img), 0, 255).astype(np.uint8), objects
@@ -300,9 +328,12 @@ def _split_json(cfg: SyntheticCocoConfig, split: str, n: int, out_dir: str,
                            height=cfg.height))
         for obj in objects:
             bw, bh = obj['bbox'][2], obj['bbox'][3]
-            annotations.append(dict(id=ann_id, image_id=image_id,
-                                    category_id=obj['category_id'], bbox=obj['bbox'],
-                                    area=float(bw * bh), iscrowd=0))
+            ann = dict(id=ann_id, image_id=image_id, category_id=obj['category_id'],
+                       bbox=obj['bbox'], area=float(bw * bh), iscrowd=0)
+            # Only mask-enabled sets get the key: the default files stay byte-identical.
+            if 'segmentation' in obj:
+                ann['segmentation'] = obj['segmentation']
+            annotations.append(ann)
             ann_id += 1
         if progress is not None:
             progress(split, i + 1, n)
@@ -342,6 +373,12 @@ def _meta_path(out_dir: str) -> str:
 def _params(cfg: SyntheticCocoConfig) -> Dict:
     params = asdict(cfg)
     params['size_fractions'] = list(cfg.size_fractions)
+    if not cfg.masks:
+        # A set without masks records the parameters it always did: its meta stays
+        # byte-identical and sets written before the option are reused, not "other parameters".
+        del params['masks']
+    else:
+        params['masks'] = True
     # numpy scalars are valid parameters but not JSON; plain values keep the meta as before.
     return {k: ([x.item() if isinstance(x, np.generic) else x for x in v]
                 if isinstance(v, list) else v.item() if isinstance(v, np.generic) else v)
@@ -606,8 +643,10 @@ def generate_synthetic_coco(out_dir: str, cfg: Optional[SyntheticCocoConfig] = N
                 'into a new or empty directory or over a set it generated (--force replaces '
                 'such a set, never other files): choose another output directory')
         if meta is not None and damage is None and not force:
-            diff = ', '.join(f'{k} {meta["params"].get(k)!r} -> {v!r}'
-                             for k, v in params.items() if meta['params'].get(k) != v)
+            # A missing 'masks' is False (see _params); going to or from masks shows too.
+            old_p, new_p = ({'masks': False, **p} for p in (meta['params'], params))
+            diff = ', '.join(f'{k} {old_p.get(k)!r} -> {v!r}'
+                             for k, v in new_p.items() if old_p.get(k) != v)
             raise FileExistsError(
                 f'{out_dir} holds a set generated with other parameters ({diff}); pass '
                 'force=True (--force) to replace it')

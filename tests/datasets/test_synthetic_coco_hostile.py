@@ -133,6 +133,9 @@ def test_generated_content_is_pinned(tmp_path):
             assert hashlib.sha256(f.read()).hexdigest() == pinned[name], name
     with open(osp.join(root, 'synthetic_meta.json')) as f:
         meta = json.load(f)
+    # A set without masks records no 'masks' parameter, so sets written before the option
+    # existed are the same set (reused, not "other parameters").
+    assert 'masks' not in meta['params']
     # Every file is recorded with its size and digest; the meta lists nothing else.
     assert sorted(meta['files']) == sorted(
         ['annotations/instances_train.json', 'annotations/instances_val.json', 'val/000000.png']
@@ -202,6 +205,7 @@ OUT_OF_RANGE = [
     (dict(width=96.0), 'width'), (dict(num_train=True), 'num_train'),
     (dict(num_train='2'), 'num_train'), (dict(seed=0.5), 'seed'),
     (dict(noise_std='6'), 'noise_std'),
+    (dict(masks=1), 'masks'), (dict(masks='yes'), 'masks'), (dict(masks=None), 'masks'),
     (dict(width=150, height=150, size_fractions=(0.5, 0.35, 0.15)), 'large objects'),
 ]
 
@@ -222,7 +226,8 @@ def test_bounds_themselves_are_accepted():
                       dict(seed=-2**63), dict(noise_std=0.0), dict(noise_std=255),
                       dict(width=np.int64(96), num_train=np.int32(2)),
                       dict(size_fractions=(1e308, 0.0, 0.0)),
-                      dict(size_fractions=(5e-324, 0.0, 0.0))):
+                      dict(size_fractions=(5e-324, 0.0, 0.0)),
+                      dict(masks=True), dict(masks=np.bool_(True))):
         SyntheticCocoConfig(**dict(SMALL, **overrides)).validate()
 
 

@@ -170,3 +170,114 @@ def test_cli_generates_reuses_and_refuses(tmp_path, capsys):
     assert tool.main(args + ['--width', '32']) == 2
     assert 'width' in capsys.readouterr().err
     assert dataset_digest(out) == dataset_digest(ref)
+
+
+# ----------------------------------------------------------------------------- instance masks
+
+def _decode(segmentation):
+    from pycocotools import mask as mask_utils
+    return mask_utils.decode(dict(segmentation, counts=segmentation['counts'].encode()))
+
+
+@pytest.fixture(scope='module')
+def tiny_masks(tmp_path_factory) -> str:
+    """The tiny set of conftest with instance masks."""
+    root = str(tmp_path_factory.mktemp('masks') / 'set')
+    generate_synthetic_coco(root, SyntheticCocoConfig(**TINY_SET, masks=True))
+    return root
+
+
+def test_masks_change_nothing_else(tiny_masks, tiny_synthetic):
+    for split in ('train', 'val'):
+        assert dataset_digest(osp.join(tiny_masks, split)) == dataset_digest(
+            osp.join(tiny_synthetic, split))
+        with_masks, plain = _load(tiny_masks, split), _load(tiny_synthetic, split)
+        segms = [a.pop('segmentation') for a in with_masks['annotations']]
+        assert with_masks == plain
+        assert all(set(s) == {'size', 'counts'} and isinstance(s['counts'], str) for s in segms)
+    with open(osp.join(tiny_masks, 'synthetic_meta.json')) as f:
+        assert json.load(f)['params']['masks'] is True
+    # Without masks the meta records the parameters it did before the option existed.
+    with open(osp.join(tiny_synthetic, 'synthetic_meta.json')) as f:
+        assert 'masks' not in json.load(f)['params']
+    assert generate_synthetic_coco(tiny_masks, SyntheticCocoConfig(**TINY_SET, masks=True)
+                                   )['action'] == 'reused'
+
+
+def test_masks_are_exactly_the_drawn_pixels(tmp_path, monkeypatch):
+    from lip_det.datasets import synthetic_coco
+    # Black background, white objects, no noise: the drawn pixels are the non-zero ones.
+    monkeypatch.setattr(synthetic_coco, '_background',
+                        lambda rng, cfg: np.zeros((cfg.height, cfg.width, 3), np.float32))
+    monkeypatch.setattr(synthetic_coco, '_texture',
+                        lambda cls, side, rng: np.full((side, side, 3), 255.0, np.float32))
+    root = str(tmp_path / 'white')
+    generate_synthetic_coco(root, SyntheticCocoConfig(**dict(TINY_SET, noise_std=0.0),
+                                                      masks=True))
+    coco = _load(root, 'train')
+    seen_classes = set()
+    for im in coco['images']:
+        drawn = cv2.imread(osp.join(root, 'train', im['file_name']), cv2.IMREAD_GRAYSCALE) > 0
+        union = np.zeros_like(drawn, dtype=np.int32)
+        for a in coco['annotations']:
+            if a['image_id'] != im['id']:
+                continue
+            m = _decode(a['segmentation'])
+            assert m.shape == (im['height'], im['width'])
+            ys, xs = np.nonzero(m)
+            # The box is the mask's tight box; `area` stays the box rule.
+            assert a['bbox'] == [xs.min(), ys.min(), xs.max() - xs.min() + 1,
+                                 ys.max() - ys.min() + 1]
+            assert a['area'] == a['bbox'][2] * a['bbox'][3] >= m.sum()
+            union += m
+            seen_classes.add(a['category_id'])
+        assert union.max() <= 1 and np.array_equal(union.astype(bool), drawn), im['file_name']
+    # Rings (with their hole) and every other shape were checked.
+    assert seen_classes == set(range(1, len(CLASSES) + 1))
+
+
+def test_pycocotools_and_mmdet_read_the_masks(tiny_masks):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    gt = COCO(osp.join(tiny_masks, 'annotations', 'instances_val.json'))
+    dets = [dict(image_id=a['image_id'], category_id=a['category_id'],
+                 segmentation=a['segmentation'], score=1.0) for a in gt.dataset['annotations']]
+    ev = COCOeval(gt, gt.loadRes(dets), 'segm')
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    # Perfect masks score 1 in every size range (ranges by the box `area`, as for bbox).
+    assert np.allclose(ev.stats[:6], 1.0)
+    # mmdet's loading (the configs' LoadAnnotations with_mask=True) gives the same bitmaps.
+    from mmdet.datasets import CocoDataset
+    from mmdet.utils import register_all_modules
+    register_all_modules()
+    ds = CocoDataset(data_root=tiny_masks, ann_file='annotations/instances_val.json',
+                     data_prefix=dict(img='val/'), metainfo=dict(classes=CLASSES),
+                     test_mode=True,
+                     pipeline=[dict(type='LoadImageFromFile'),
+                               dict(type='LoadAnnotations', with_bbox=True, with_mask=True)])
+    loaded = ds[0]
+    anns = [a for a in gt.dataset['annotations'] if a['image_id'] == loaded['img_id']]
+    assert not loaded['gt_ignore_flags'].any()
+    assert np.array_equal(loaded['gt_masks'].masks,
+                          np.stack([_decode(a['segmentation']) for a in anns]))
+
+
+def test_cli_masks_option(tmp_path, capsys):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_make_synthetic_coco_masks', osp.join(REPO, 'tools', 'make_synthetic_coco.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = str(tmp_path / 'cli')
+    args = ['--out', out, '--quiet', '--num-train', '2', '--num-val', '1']
+    assert tool.main(args + ['--masks']) == 0
+    assert 'instance masks' in capsys.readouterr().out
+    assert 'segmentation' in _load(out, 'train')['annotations'][0]
+    ref = str(tmp_path / 'api')
+    generate_synthetic_coco(ref, SyntheticCocoConfig(num_train=2, num_val=1, masks=True))
+    assert dataset_digest(out) == dataset_digest(ref)
+    # The same directory without --masks holds other parameters.
+    assert tool.main(args) == 1
+    assert 'masks True -> False' in capsys.readouterr().err
