@@ -765,8 +765,9 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
 def main(argv: Optional[Sequence[str]] = None, runner: Optional[SubprocessRunner] = None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
+    # --report-only rewrites the summaries of the same runs: record the command that makes them
     command = 'python tools/compare_backbones.py ' + ' '.join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv) if a != '--report-only')
     try:
         plan = make_plan(args)
         if plan.data_root:

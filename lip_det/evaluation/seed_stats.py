@@ -172,38 +172,64 @@ def format_markdown(summary: Mapping[str, object], metrics: Sequence[str],
     return '\n'.join(lines) + '\n'
 
 
+def _points_with_interval(ax, x: float, vals: Sequence[float], conf: float, color: str) -> None:
+    # seeds spread sideways a little so equal values stay visible; the mean and interval beside
+    offs = [(k - (len(vals) - 1) / 2) * 0.06 for k in range(len(vals))]
+    ax.scatter([x + o for o in offs], vals, s=18, color='tab:gray', alpha=0.8, zorder=2)
+    s = spread(vals)
+    half = (t_quantile(0.5 + conf / 2, s.n - 1) * s.std / math.sqrt(s.n)) if s.n > 1 else 0.0
+    ax.errorbar([x + 0.25], [s.mean], yerr=[[half], [half]], fmt='o', color=color, capsize=4,
+                zorder=3)
+
+
 def plot_comparison(runs: Mapping[str, Mapping[int, Mapping[str, float]]],
                     summary: Mapping[str, object], path: str,
                     metrics: Sequence[str] = ('AP', 'AP_S', 'AP_tiny'), title: str = '',
                     metadata: Optional[Mapping[str, str]] = None) -> None:
-    """PNG: per metric, every seed of every method as a point, with the mean and its t-interval."""
+    """PNG: per metric, every seed of every method with its mean and t-interval (top row), and
+    every method's per-seed paired differences from the baseline with theirs (bottom row)."""
     import matplotlib
     matplotlib.use('Agg', force=True)
     import matplotlib.pyplot as plt
 
     methods = list(runs)
+    base = methods[0]
     conf = float(summary['confidence'])  # type: ignore[arg-type]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.8), squeeze=False)
-    for ax, m in zip(axes[0], metrics):
+    others = methods[1:]
+    fig, axes = plt.subplots(2 if others else 1, len(metrics), squeeze=False,
+                             figsize=(4.2 * len(metrics), 7.2 if others else 3.8))
+    for col, m in enumerate(metrics):
+        ax = axes[0][col]
         for i, name in enumerate(methods):
-            seeds = sorted(runs[name])
-            vals = [100 * runs[name][s][m] for s in seeds if _valid(runs[name][s].get(m))]
-            if not vals:
-                continue
-            # spread the seeds sideways a little so equal values stay visible
-            offs = [(k - (len(vals) - 1) / 2) * 0.06 for k in range(len(vals))]
-            ax.scatter([i + o for o in offs], vals, s=18, color='tab:gray', alpha=0.8, zorder=2)
-            s = spread(vals)
-            half = (t_quantile(0.5 + conf / 2, s.n - 1) * s.std / math.sqrt(s.n)) if s.n > 1 else 0
-            ax.errorbar([i + 0.25], [s.mean], yerr=[[half], [half]], fmt='o', color='tab:red',
-                        capsize=4, zorder=3)
+            vals = [100 * runs[name][s][m] for s in sorted(runs[name])
+                    if _valid(runs[name][s].get(m))]
+            if vals:
+                _points_with_interval(ax, i, vals, conf, 'tab:red')
         ax.set_xticks(range(len(methods)))
+        ax.set_xlim(-0.5, len(methods) - 0.2)
         ax.set_xticklabels(methods, rotation=30, ha='right', fontsize=8)
         ax.set_title(m)
         ax.set_ylabel(f'{m} (%)')
         ax.grid(axis='y', alpha=0.3)
-    fig.suptitle(title or f'grey: one seed each; red: mean with its {int(round(100 * conf))} % '
-                 't-interval', fontsize=9)
+        if not others:
+            continue
+        ax = axes[1][col]
+        for i, name in enumerate(others):
+            diffs = [100 * (runs[name][s][m] - runs[base][s][m]) for s in sorted(runs[name])
+                     if s in runs[base] and _valid(runs[name][s].get(m))
+                     and _valid(runs[base][s].get(m))]
+            if diffs:
+                _points_with_interval(ax, i, diffs, conf, 'tab:blue')
+        ax.axhline(0.0, color='black', lw=0.8)
+        ax.set_xticks(range(len(others)))
+        ax.set_xlim(-0.5, len(others) - 0.2)
+        ax.set_xticklabels(others, rotation=30, ha='right', fontsize=8)
+        ax.set_title(f'Δ {m} against {base} (same seed)')
+        ax.set_ylabel(f'Δ {m} (points)')
+        ax.grid(axis='y', alpha=0.3)
+    pct = int(round(100 * conf))
+    fig.suptitle(title or f'grey: one seed each; red / blue: mean with its {pct} % t-interval',
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format='png', metadata=dict(metadata or {}))
     plt.close(fig)
