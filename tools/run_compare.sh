@@ -7,7 +7,8 @@
 # Every step is resumable: finished runs are skipped, an interrupted one resumes from its last
 # checkpoint, so rerunning after a kill loses nothing. About 25 runs of ~9 min each on 2 cores.
 # Env: PYTHON (default .venv/bin/python), WORK_DIR (default work_dirs/compare), STEPS (default
-#      "r18 families bottleneck": which of the three comparisons to run, in that order).
+#      "r18 families bottleneck": which of the three comparisons to run, in that order),
+#      REPORT_ONLY=1 (rewrite the summaries from the finished runs, train nothing).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -21,7 +22,8 @@ if [ ! -x "$PYTHON" ]; then
 fi
 c=configs/synthetic
 # The benchmark: data seed 0 (the demo's 400 training images) with a 500-image val split.
-common=(--work-dir "$WORK_DIR" --data-seed 0 --num-val 500 --per-class)
+common=(--work-dir "$WORK_DIR" --data-seed 0 --num-val 500 --per-class --error-modes)
+if [ "${REPORT_ONLY:-0}" = 1 ]; then common+=(--report-only); fi
 rc=0
 for step in ${STEPS:-r18 families bottleneck}; do
   case $step in
