@@ -26,7 +26,7 @@ SYNTH_CONFIGS = {det: osp.join(REPO, 'configs', 'synthetic', f'{det}_lip_r18_fpn
 # The ResNet families a COCO config swaps to with --cfg-options (checkpoint file stem).
 FAMILIES = {'ResNet': 'resnet50', 'SoftPoolResNet': 'softpool_resnet50',
             'MaxEntResNet': 'maxent_resnet50', 'GaussianResNet': 'gaussian_resnet50'}
-# The README's LIP-DenseNet-121 variant of a COCO config ("Other detectors").
+# The README's LIP-DenseNet-121 variant of a COCO config (its RetinaNet/Cascade/Mask R-CNN section).
 DENSENET_CHILD = '''_base_ = {base!r}
 model = dict(
     backbone=dict(_delete_=True, type='LIPDenseNet', depth=121, frozen_stages=1,

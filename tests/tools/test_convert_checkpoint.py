@@ -1,7 +1,7 @@
 """Checkpoint conversion: reference classification model -> converter -> backbone, end to end.
 
-Each reference format is rebuilt in tests/tools/reference_models.py from the spec, saved the way
-its training script saves it, converted with tools/convert_checkpoint.py, loaded through
+Each reference format is rebuilt by tools/reference_models.py from its authors' design, saved
+the way its training script saves it, converted with tools/convert_checkpoint.py, loaded through
 mmengine's ``init_cfg=dict(type='Pretrained')`` and compared stage by stage in eval mode.
 """
 from __future__ import annotations
@@ -21,9 +21,12 @@ from hypothesis import strategies as st
 from lip_det.checkpoints import (CheckpointError, convert_checkpoint, convert_state_dict,
                                  detect_arch, detect_format, extract_state_dict)
 
-from .reference_models import (BLOCKS_PER_STAGE, DENSENETS, RefLIPDenseNet, RefResNet, randomize_,
-                               training_checkpoint)
 from .tool_loader import load_tool, tool_path
+
+reference_models = load_tool('reference_models')
+BLOCKS_PER_STAGE, DENSENETS = reference_models.BLOCKS_PER_STAGE, reference_models.DENSENETS
+RefLIPDenseNet, RefResNet = reference_models.RefLIPDenseNet, reference_models.RefResNet
+randomize_, training_checkpoint = reference_models.randomize_, reference_models.training_checkpoint
 
 TOOL = tool_path('convert_checkpoint')
 cli = load_tool('convert_checkpoint')
@@ -358,3 +361,18 @@ def test_cli_subprocess(tmp_path, r18_checkpoint):
     assert ok.returncode == 0, ok.stderr
     assert 'written      : ' + dst in ok.stdout and 'format       : torchvision' in ok.stdout
     assert torch.load(dst, weights_only=True)['meta']['backbone'] == {'type': 'ResNet', 'depth': 18}
+
+
+def test_reference_models_cli_feeds_the_converter(tmp_path):
+    """README's commands as users run them, from another directory: tools/reference_models.py
+    writes the LIP authors' LIP-ResNet-50 layout, tools/convert_checkpoint.py converts it."""
+    ref, dst = str(tmp_path / 'lip_r50_ref.pth'), str(tmp_path / 'lip_r50_backbone.pth')
+    made = subprocess.run([sys.executable, tool_path('reference_models'), 'lip', '50', ref],
+                          capture_output=True, text=True, cwd=str(tmp_path))
+    assert made.returncode == 0, made.stderr
+    assert '359 tensors, 23,864,232 parameters' in made.stdout
+    ok = subprocess.run([sys.executable, TOOL, ref, dst], capture_output=True, text=True,
+                        cwd=str(tmp_path))
+    assert ok.returncode == 0, ok.stderr
+    assert 'tensors      : 359 read, 357 written, 2 dropped' in ok.stdout
+    assert torch.load(dst, weights_only=True)['meta']['backbone'] == {'type': 'LIPResNet', 'depth': 50}

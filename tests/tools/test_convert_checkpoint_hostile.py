@@ -19,8 +19,10 @@ import time
 import pytest
 import torch
 
-from .reference_models import RefResNet, randomize_
 from .tool_loader import REPO, load_tool
+
+reference_models = load_tool('reference_models')
+RefResNet, randomize_ = reference_models.RefResNet, reference_models.randomize_
 
 cli = load_tool('convert_checkpoint')
 

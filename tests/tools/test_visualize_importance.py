@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from .reference_models import RefResNet, randomize_
 from .tool_loader import load_tool
+
+reference_models = load_tool('reference_models')
+RefResNet, randomize_ = reference_models.RefResNet, reference_models.randomize_
 
 LIP_R50_LAYERS = ['maxpool'] + [f'layer{i}.0.{p}' for i in (2, 3, 4)
                                 for p in ('conv2.0', 'downsample.lip')]

@@ -1,23 +1,37 @@
-"""The reference ImageNet classification models, rebuilt from /work/shared/spec/pooling.md.
+#!/usr/bin/env python
+"""The reference ImageNet classification models, rebuilt from their authors' published designs.
 
-Only the module layout (hence the state_dict keys and shapes) and the forward computation of
-each reference are reproduced, independently of lip_det's backbones, so that a conversion test
-can check "reference checkpoint -> converter -> backbone" against the reference model itself.
-The pooling arithmetic calls lip_det.ops (tested on its own against the formulas).
-``forward`` returns the four stage outputs (what the detector's FPN reads), not the logits.
+    python tools/reference_models.py {torchvision,softpool,maxent,gaussian,lip} DEPTH OUT [--seed S]
+
+writes a randomly initialised reference checkpoint in the format its training script saves
+(bare state_dicts for torchvision and LIP, ``module.``-prefixed training checkpoints for SoftPool,
+Max-Ent and Gaussian), so that ``tools/convert_checkpoint.py`` can be tried without downloads.
+
+The models are torchvision's ResNets and the reference LIP-ResNet, LIP-DenseNet, SoftPool,
+Max-Entropy (GFGP) and iSP-Gaussian ResNets. Only each reference's module layout (hence its
+state_dict keys and shapes) and its forward computation are reproduced, independently of
+lip_det's backbones, so that the conversion tests can check "reference checkpoint -> converter ->
+backbone" against the reference model itself. The pooling arithmetic calls lip_det.ops (tested
+on its own against the formulas). ``forward`` returns the four stage outputs (what the
+detector's FPN reads), not the logits.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections import OrderedDict
 from typing import Callable, Dict, List, Optional, Tuple
 
-import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# Runnable from a checkout without installation.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lip_det.ops import gauss_pool2d, lip_pool2d, maxent_pool2d, soft_pool2d
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from lip_det.ops import gauss_pool2d, lip_pool2d, maxent_pool2d, soft_pool2d  # noqa: E402
 
 BLOCKS_PER_STAGE: Dict[int, Tuple[str, Tuple[int, ...]]] = {
     18: ('basic', (2, 2, 2, 2)), 34: ('basic', (3, 4, 6, 3)), 50: ('bottleneck', (3, 4, 6, 3)),
