@@ -84,7 +84,9 @@ setup(
     python_requires='>=3.8',
     packages=find_packages(include=['lip_det', 'lip_det.*']),
     install_requires=read_requirements('runtime.txt') + ['torch'],
-    extras_require={'tests': read_requirements('tests.txt')},
+    # 'pretrain' is optional: mmpretrain for GPU users with a working torchvision (mmpretrain
+    # imports it). Nothing here needs it: lip_det.classification pretrains on mmengine alone.
+    extras_require={'tests': read_requirements('tests.txt'), 'pretrain': ['mmpretrain>=1.2.0']},
     ext_modules=get_extensions(),
     cmdclass=cmdclass(),
     zip_safe=False,

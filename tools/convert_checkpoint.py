@@ -3,6 +3,11 @@
 
     python tools/convert_checkpoint.py SRC DST [--src-format F] [--arch A] [--force] [--no-strict]
 
+An mmpretrain classifier checkpoint (an mmengine Runner checkpoint of ``ImageClassifier``, from
+mmpretrain or from tools/train.py with configs/imagenet) is detected by its ``backbone.*`` and
+``head.*`` keys: its backbone type and arguments come from the config the Runner stored in it
+(read as data, never executed), else from the keys (--backbone-type, --arch to choose).
+
 DST then loads with ``init_cfg=dict(type='Pretrained', checkpoint=DST)``. Exit status: 0 on
 success, 1 on an unknown/mismatched/unreadable checkpoint, 2 on bad arguments (including a DST
 that is a directory, has no usable parent directory, or reaches SRC through any path or link:
@@ -24,7 +29,9 @@ from lip_det.checkpoints.key_maps import FORMAT_BACKBONES  # noqa: E402
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments."""
-    formats = '\n'.join(f'  {s.name:<13} {s.description} -> {FORMAT_BACKBONES[s.name]}' for s in FORMATS.values())
+    formats = '\n'.join(f'  {s.name:<13} {s.description} -> '
+                        f'{FORMAT_BACKBONES.get(s.name, "the backbone of its config")}'
+                        for s in FORMATS.values())
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f'source formats (detected from the keys unless --src-format is given):\n{formats}')
@@ -35,6 +42,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f'(aliases: {", ".join(sorted(FORMAT_ALIASES))}); default: detect')
     parser.add_argument('--arch', help="architecture, e.g. resnet50 or 50 (default: detect; "
                                        'if given it must agree with the checkpoint)')
+    parser.add_argument('--backbone-type', choices=sorted(set(FORMAT_BACKBONES.values())),
+                        help='mmpretrain checkpoints only: the backbone type when the checkpoint '
+                             'holds no config (e.g. SoftPoolResNet, whose keys are a plain '
+                             "ResNet's); if it holds one, this must agree with it")
     parser.add_argument('--force', action='store_true', help='overwrite DST if it exists')
     parser.add_argument('--no-strict', dest='strict', action='store_false',
                         help='write what matches instead of failing on unmapped/missing tensors')
@@ -56,7 +67,8 @@ def main(argv=None) -> int:
     try:
         result = convert_checkpoint(args.src, None if args.check else args.dst,
                                     src_format=args.src_format, arch=args.arch,
-                                    strict=args.strict, force=args.force, trusted=args.trust_pickle)
+                                    strict=args.strict, force=args.force, trusted=args.trust_pickle,
+                                    backbone_type=args.backbone_type)
     except FileExistsError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 3

@@ -8,6 +8,7 @@ output holds only tensors and plain Python values, so mmengine's ``Pretrained`` 
 """
 from __future__ import annotations
 
+import ast
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from .output import atomic_torch_save, check_output_path
 from .safe_load import CheckpointError, extract_state_dict, load_checkpoint_file, sha256_file
 
 __all__ = ['ConversionResult', 'count_params', 'map_keys', 'backbone_shapes', 'convert_state_dict',
-           'convert_checkpoint', 'CONVERTED_FORMAT_VERSION']
+           'convert_checkpoint', 'config_backbone', 'CONVERTED_FORMAT_VERSION']
 
 # Bumped if the layout of the written file ever changes.
 CONVERTED_FORMAT_VERSION = 1
@@ -177,11 +178,139 @@ def _parse_arch(arch: str, family: str) -> str:
     return f'{family}{m.group(2)}'
 
 
+# Backbone arguments a detector sets for itself (what to output, freezing, init, memory): they
+# change no tensor, so the backbone recorded for an mmpretrain checkpoint leaves them out.
+_NON_STRUCTURAL_ARGS = frozenset({'init_cfg', 'pretrained', 'out_indices', 'frozen_stages',
+                                  'norm_eval', 'with_cp', 'drop_rate', 'drop_path_rate'})
+# The backbone type a family of reference keys implies (plain ResNet keys: see _SHARED_KEYS).
+_MMPRETRAIN_KEY_TYPES = {'lip': 'LIPResNet', 'lip_densenet': 'LIPDenseNet',
+                         'maxent': 'MaxEntResNet', 'gaussian': 'GaussianResNet',
+                         'torchvision': 'ResNet', 'softpool': 'ResNet'}
+_MAX_CFG_TEXT = 1 << 20
+
+
+class _UnsafeConfig(ValueError):
+    """A config text that is not plain literal data."""
+
+
+def _literal(node: ast.AST) -> Any:
+    """The value of a literal expression, where ``dict(k=v, ...)`` counts as a literal."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [_literal(e) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == 'dict'
+            and not node.args and all(kw.arg is not None for kw in node.keywords)):
+        return {kw.arg: _literal(kw.value) for kw in node.keywords}
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        value = _literal(node.operand)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return -value if isinstance(node.op, ast.USub) else value
+    raise _UnsafeConfig(type(node).__name__)
+
+
+def config_backbone(meta: Any) -> Tuple[Optional[Dict[str, Any]], str]:
+    """(model.backbone of a Runner checkpoint's ``meta['cfg']``, or None; why not).
+
+    mmengine's Runner stores the config as Python text (``Config.pretty_text``). It is never
+    executed: only a top-level ``model = dict(...)`` made of literals is read, with ``ast``.
+    """
+    text = meta.get('cfg') if isinstance(meta, Mapping) else None
+    if isinstance(text, Mapping):
+        model = text.get('model')
+    elif isinstance(text, str):
+        if len(text) > _MAX_CFG_TEXT:
+            return None, f"meta['cfg'] is {len(text)} characters, more than any config"
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError) as exc:
+            return None, f"meta['cfg'] is not Python config text ({type(exc).__name__})"
+        model = None
+        for stmt in tree.body:
+            if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                    and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == 'model'):
+                try:
+                    model = _literal(stmt.value)
+                except _UnsafeConfig as exc:
+                    return None, f"meta['cfg'] model is not plain literal data ({exc})"
+    else:
+        return None, "no config in the checkpoint's meta"
+    backbone = model.get('backbone') if isinstance(model, Mapping) else None
+    if not isinstance(backbone, Mapping) or not isinstance(backbone.get('type'), str):
+        return None, "meta['cfg'] has no model.backbone with a type"
+    return dict(backbone), ''
+
+
+def _mmpretrain_backbone(mapped: Mapping[str, torch.Tensor], wrapper: Mapping[str, Any],
+                         arch: Optional[str], backbone_type: Optional[str], strict: bool,
+                         notes: List[str]) -> Tuple[Dict[str, Any], str]:
+    """(backbone config, arch name) of a classifier: from its config meta, else its keys."""
+    try:
+        inner, _ = detect_format(mapped, {})
+    except CheckpointError:
+        inner = None
+    key_type = _MMPRETRAIN_KEY_TYPES.get(inner) if inner else None
+    from_meta, why_not = config_backbone(wrapper.get('meta'))
+    if from_meta is not None:
+        cfg = {k: v for k, v in from_meta.items() if k not in _NON_STRUCTURAL_ARGS}
+        kind = cfg['type']
+        problems = []
+        if backbone_type is not None and backbone_type != kind:
+            problems.append(f'--backbone-type {backbone_type} given, but the checkpoint\'s '
+                            f'config says {kind}')
+        plain = inner in _SHARED_KEYS and kind in ('ResNet', 'SoftPoolResNet')
+        if key_type is not None and key_type != kind and not plain:
+            problems.append(f"the checkpoint's config says {kind}, but its backbone keys look "
+                            f'like {key_type} ({inner} keys)')
+        depth = cfg.get('depth')
+        family = 'densenet' if 'DenseNet' in kind else 'resnet'
+        found_arch = f'{family}{depth}' if isinstance(depth, int) else kind
+        if arch is not None and _parse_arch(arch, family) != found_arch:
+            problems.append(f'--arch {_parse_arch(arch, family)} given, but the checkpoint\'s '
+                            f'config says {found_arch}')
+        for problem in problems:
+            if strict:
+                raise CheckpointError(problem)
+            notes.append(problem)
+        notes.append("backbone type and arguments from the checkpoint's config meta")
+        return cfg, found_arch
+    kind = backbone_type or key_type
+    if kind is None:
+        raise CheckpointError(f'{why_not}, and the backbone keys match no known backbone: '
+                              'pass --backbone-type and --arch')
+    family = 'densenet' if 'DenseNet' in kind else 'resnet'
+    try:
+        found_arch = detect_arch(mapped, family)
+    except CheckpointError:
+        if arch is None:
+            raise
+        found_arch = None
+    if arch is not None:
+        wanted = _parse_arch(arch, family)
+        if found_arch is not None and found_arch != wanted:
+            raise CheckpointError(f'--arch {wanted} given, but the checkpoint is a {found_arch}')
+        found_arch = wanted
+    notes.append(f'{why_not}: backbone {kind} from '
+                 + ('--backbone-type' if backbone_type else 'the keys')
+                 + ('; plain ResNet keys could also be SoftPoolResNet (--backbone-type)'
+                    if backbone_type is None and inner in _SHARED_KEYS else ''))
+    return dict(type=kind, depth=int(re.sub(r'\D', '', found_arch))), found_arch
+
+
 def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[str, Any],
                        src_format: Optional[str] = None, arch: Optional[str] = None,
-                       strict: bool = True) -> ConversionResult:
+                       strict: bool = True, backbone_type: Optional[str] = None
+                       ) -> ConversionResult:
     """Detect/check format and arch, map keys and compare them with the target backbone."""
     notes: List[str] = []
+    if backbone_type is not None and src_format is not None and \
+            FORMATS[resolve_format(src_format)].family != 'classifier':
+        raise ValueError(f'backbone_type applies to --src-format mmpretrain only; '
+                         f'{resolve_format(src_format)} checkpoints always convert to '
+                         + backbone_config(src_format, '0')['type'])
     detected, reason = None, ''
     try:
         detected, reason = detect_format(state_dict, wrapper)
@@ -205,6 +334,14 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[
             notes.append(msg)
         reason = 'given with --src-format' + (f'; detected {detected}' if detected else '')
     spec = FORMATS[fmt]
+    if backbone_type is not None and spec.family != 'classifier':
+        raise ValueError(f'backbone_type applies to --src-format mmpretrain only; {fmt} '
+                         'checkpoints always convert to ' + backbone_config(fmt, '0')['type'])
+    if spec.family == 'classifier':
+        mapped, dropped, renamed = map_keys(fmt, state_dict)
+        cfg, found_arch = _mmpretrain_backbone(mapped, wrapper, arch, backbone_type, strict, notes)
+        return _compare(fmt, reason, found_arch, cfg, state_dict, mapped, dropped, renamed,
+                        notes, strict)
 
     try:
         found_arch = detect_arch(state_dict, spec.family)
@@ -224,6 +361,15 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[
 
     mapped, dropped, renamed = map_keys(fmt, state_dict)
     cfg = backbone_config(fmt, found_arch)
+    return _compare(fmt, reason, found_arch, cfg, state_dict, mapped, dropped, renamed, notes,
+                    strict)
+
+
+def _compare(fmt: str, reason: str, found_arch: str, cfg: Dict[str, Any],
+             state_dict: Mapping[str, torch.Tensor], mapped: Dict[str, torch.Tensor],
+             dropped: List[str], renamed: Dict[str, str], notes: List[str],
+             strict: bool) -> ConversionResult:
+    """Check the mapped tensors against the backbone ``cfg`` builds (strictly if ``strict``)."""
     shapes = backbone_shapes(cfg)
     unmapped = sorted(k for k in mapped if k not in shapes)
     absent = sorted(k for k in shapes if k not in mapped)
@@ -249,7 +395,8 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[
 
 def convert_checkpoint(src: str, dst: Optional[str], src_format: Optional[str] = None,
                        arch: Optional[str] = None, strict: bool = True, force: bool = False,
-                       trusted: bool = False) -> ConversionResult:
+                       trusted: bool = False, backbone_type: Optional[str] = None
+                       ) -> ConversionResult:
     """Convert SRC into a backbone checkpoint at DST (dst=None: check only, write nothing).
 
     Raises CheckpointError (unreadable or unconvertible SRC), OutputPathError (unusable DST,
@@ -260,7 +407,8 @@ def convert_checkpoint(src: str, dst: Optional[str], src_format: Optional[str] =
         check_output_path(dst, force=force, protect=[src])
     raw = load_checkpoint_file(src, trusted=trusted)
     state_dict, wrapper = extract_state_dict(raw)
-    result = convert_state_dict(state_dict, wrapper, src_format=src_format, arch=arch, strict=strict)
+    result = convert_state_dict(state_dict, wrapper, src_format=src_format, arch=arch,
+                                strict=strict, backbone_type=backbone_type)
     if dst is not None:
         from ..version import __version__
         meta = {

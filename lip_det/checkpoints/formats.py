@@ -25,7 +25,8 @@ class FormatSpec:
 
     name: str
     description: str
-    family: str  # 'resnet' or 'densenet': which architecture detector applies
+    family: str  # 'resnet' or 'densenet': which architecture detector applies; 'classifier':
+    # a whole classifier whose backbone is read from its config meta or its stripped keys
 
 
 FORMATS: Dict[str, FormatSpec] = {
@@ -39,11 +40,14 @@ FORMATS: Dict[str, FormatSpec] = {
         FormatSpec('gaussian', 'iSP-Gaussian-pooling reference ResNet (Kobayashi, NeurIPS 2019)',
                    'resnet'),
         FormatSpec('torchvision', 'torchvision ResNet (torchvision.models.resnet*)', 'resnet'),
+        FormatSpec('mmpretrain', 'mmpretrain ImageClassifier Runner checkpoint (backbone.*, '
+                   'head.*; also lip_det.classification)', 'classifier'),
     )
 }
 
 FORMAT_ALIASES: Dict[str, str] = {'gfgp': 'maxent', 'max_ent': 'maxent', 'gauss': 'gaussian',
-                                  'lip_resnet': 'lip', 'tv': 'torchvision'}
+                                  'lip_resnet': 'lip', 'tv': 'torchvision', 'mmcls': 'mmpretrain',
+                                  'mmpretrain_classifier': 'mmpretrain'}
 
 # torchvision/mmdet ResNet depths by (block type, blocks per stage)
 _RESNET_DEPTHS: Dict[Tuple[str, Tuple[int, ...]], int] = {
@@ -79,6 +83,9 @@ def detect_format(state_dict: Mapping[str, torch.Tensor], wrapper: Mapping[str, 
         rx = re.compile(pattern)
         return any(rx.search(k) for k in keys)
 
+    # First: the pooling-specific patterns below also match inside a classifier's backbone.*
+    if has(r'^backbone\.') and has(r'^head\.'):
+        return 'mmpretrain', 'backbone.* and head.* keys (an mmpretrain-style ImageClassifier)'
     if has(r'(^|\.)(ToHidden|ToMean|ToSigma)\.'):
         return 'gaussian', 'keys with ToHidden/ToMean/ToSigma (GFGP Gaussian estimator)'
     if has(r'(^|\.)ToParam\.'):
@@ -150,4 +157,8 @@ def detect_arch(state_dict: Mapping[str, torch.Tensor], family: str) -> str:
 def backbone_config(fmt: str, arch: str) -> Dict[str, Any]:
     """The mmdet backbone config whose state_dict a converted checkpoint must match exactly."""
     depth = int(re.sub(r'\D', '', arch))
-    return dict(type=FORMAT_BACKBONES[resolve_format(fmt)], depth=depth)
+    fmt = resolve_format(fmt)
+    if fmt not in FORMAT_BACKBONES:
+        raise ValueError(f'src_format {fmt!r} has no fixed backbone type (it is read from the '
+                         f'checkpoint); one of {sorted(FORMAT_BACKBONES)} is needed here')
+    return dict(type=FORMAT_BACKBONES[fmt], depth=depth)

@@ -11,7 +11,10 @@ any ``module.`` prefix has been stripped. The first rule whose regex matches (``
 ``replacement=None`` drops the key (the classifier), otherwise the key becomes
 ``re.sub(regex, replacement, key, count=1)``. A key no rule matches is kept unchanged. The
 converter then checks the result against the backbone's own ``state_dict()``, strictly.
-``FORMAT_BACKBONES[format]`` is the registered backbone type the format converts to.
+``FORMAT_BACKBONES[format]`` is the registered backbone type the format converts to, for the
+formats with one fixed type; an ``mmpretrain`` classifier's backbone type and arguments come
+from its embedded config (``meta['cfg']``, as mmengine's Runner writes it) or, without one,
+from its stripped keys (``convert._mmpretrain_backbone``).
 """
 from __future__ import annotations
 
@@ -28,6 +31,9 @@ KEY_MAPS: Dict[str, Tuple[Rule, ...]] = {
     'maxent': _DROP_FC,
     'gaussian': _DROP_FC,
     'lip_densenet': ((r'classifier\.', None),),
+    # mmpretrain's ImageClassifier (and lip_det.classification's): the backbone is the prefix,
+    # the neck (global pooling, no tensors) and the head (fc) are the classifier.
+    'mmpretrain': ((r'backbone\.', ''), (r'(neck|head)\.', None)),
 }
 
 FORMAT_BACKBONES: Dict[str, str] = {
