@@ -1,8 +1,11 @@
 #!/usr/bin/env python
 """Has a trained LIP backbone learned anything but average pooling? Statistics of its importance maps.
 
-    python tools/importance_stats.py CHECKPOINT --config CFG --ann-file GT.json --img-dir DIR
-        [--num-images 100] [--json PATH] [--trust-pickle]
+    python tools/importance_stats.py CHECKPOINT [CHECKPOINT ...] --config CFG --ann-file GT.json
+        --img-dir DIR [--num-images 100] [--json PATH] [--trust-pickle]
+
+With several checkpoints (e.g. one per training seed) each is measured, and the table shows the
+mean ± std over them.
 
 For every LIP layer, over the first N images of a COCO set (e.g. the val split):
 - the logit's mean and spread (its gate bounds it to (0, coeff); a zero-initialised LIP starts at
@@ -36,7 +39,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog=__doc__.split('\n\n', 1)[1])
-    p.add_argument('checkpoint', help='detector checkpoint (tools/train.py output)')
+    p.add_argument('checkpoints', nargs='+', metavar='CHECKPOINT',
+                   help='detector checkpoint(s) (tools/train.py output) of the same config')
     p.add_argument('--config', required=True, help='the config the checkpoint was trained with')
     p.add_argument('--ann-file', required=True, help='COCO annotations of the images')
     p.add_argument('--img-dir', required=True, help='directory of the images')
@@ -140,34 +144,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pycocotools.coco import COCO
 
     from visualize_importance import build_backbone, load_image, to_tensor
+    from lip_det.evaluation.seed_stats import spread
+    per_ckpt = []
     try:
-        backbone, mean, std, bgr_to_rgb = build_backbone(args.checkpoint, args.config,
-                                                         args.trust_pickle)
         gt = COCO(args.ann_file)
         ids = sorted(gt.getImgIds())[:args.num_images]
-        images, anns = [], []
-        for i in ids:
-            info = gt.loadImgs(i)[0]
-            images.append(to_tensor(load_image(os.path.join(args.img_dir, info['file_name']), None),
-                                    mean, std, bgr_to_rgb))
-            anns.append(gt.loadAnns(gt.getAnnIds(imgIds=[i])))
-        stats = collect(backbone, images, anns)
+        anns = [gt.loadAnns(gt.getAnnIds(imgIds=[i])) for i in ids]
+        for ckpt in args.checkpoints:
+            backbone, mean, std, bgr_to_rgb = build_backbone(ckpt, args.config, args.trust_pickle)
+            images = [to_tensor(load_image(os.path.join(args.img_dir, gt.loadImgs(i)[0]['file_name']),
+                                           None), mean, std, bgr_to_rgb) for i in ids]
+            per_ckpt.append(collect(backbone, images, anns))
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    print(f'{len(images)} images; uniformity 1 = average pooling, 1/k² = max-like; '
-          'small_contrast > 1: small objects weighted up')
-    print(f'{"layer":28s} {"logit mean":>10s} {"logit std":>9s} {"uniformity":>10s} '
-          f'{"max w":>6s} {"small_contrast":>14s}')
-    for name, s in stats.items():
-        print(f'{name:28s} {s["logit_mean"]:10.3f} {s["logit_std"]:9.3f} {s["uniformity"]:10.3f} '
-              f'{s["max_weight"]:6.3f} {s["small_contrast"]:14.3f}')
+    keys = ('logit_mean', 'logit_std', 'uniformity', 'max_weight', 'small_contrast')
+    summary = {layer: {k: spread([s[layer][k] for s in per_ckpt]).as_dict() for k in keys}
+               for layer in per_ckpt[0]}
+    n = len(per_ckpt)
+    print(f'{len(ids)} images, {n} checkpoint(s){", mean ± std over them" if n > 1 else ""}; '
+          'uniformity 1 = average pooling, 1/k² = max-like; small_contrast > 1: small objects '
+          'weighted up')
+    print(f'{"layer":16s} ' + ' '.join(f'{k:>15s}' for k in keys))
+    for layer, s in summary.items():
+        print(f'{layer:16s} ' + ' '.join(
+            f'{s[k]["mean"]:7.3f} ± {s[k]["std"]:5.3f}' if n > 1 else f'{s[k]["mean"]:15.3f}'
+            for k in keys))
     if args.json:
         with open(args.json, 'w') as f:
-            json.dump({'checkpoint': args.checkpoint, 'config': args.config,
-                       'num_images': len(images), 'layers': stats}, f, indent=1)
+            json.dump({'checkpoints': args.checkpoints, 'config': args.config,
+                       'num_images': len(ids), 'layers': summary, 'per_checkpoint': per_ckpt},
+                      f, indent=1)
     return 0
-
 
 if __name__ == '__main__':
     sys.exit(main())
