@@ -62,3 +62,45 @@ def test_a_fresh_lip_backbone_is_uniform_everywhere():
         assert s['logit_mean'] == pytest.approx(6.0) and s['logit_std'] < 1e-5
         assert s['uniformity'] == pytest.approx(1.0)
         assert s['small_contrast'] == pytest.approx(1.0)
+
+
+def test_main_averages_several_checkpoints(tmp_path, capsys):
+    """Two checkpoints of a freshly initialised LIP-R18 detector backbone on two images."""
+    import json
+
+    import cv2
+    import numpy as np
+    from mmengine.config import Config
+
+    from lip_det.registry import build_mmdet_model
+
+    from .tool_loader import REPO
+    config = f'{REPO}/configs/synthetic/faster_rcnn_lip_r18_fpn_synthetic.py'
+    cfg = dict(Config.fromfile(config).model.backbone)
+    bb = build_mmdet_model(cfg)
+    bb.init_weights()
+    ckpts = []
+    for k in range(2):
+        path = tmp_path / f'epoch_{k}.pth'
+        torch.save({'state_dict': {f'backbone.{n}': v for n, v in bb.state_dict().items()}}, path)
+        ckpts.append(str(path))
+    (tmp_path / 'img').mkdir()
+    images = []
+    for i in (1, 2):
+        cv2.imwrite(str(tmp_path / 'img' / f'{i}.png'),
+                    np.random.default_rng(i).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        images.append({'id': i, 'file_name': f'{i}.png', 'width': 64, 'height': 64})
+    gt = tmp_path / 'gt.json'
+    gt.write_text(json.dumps({'images': images, 'categories': [{'id': 1, 'name': 'a'}],
+                              'annotations': [{'id': 1, 'image_id': 1, 'category_id': 1,
+                                               'bbox': [4, 4, 10, 10], 'area': 100,
+                                               'iscrowd': 0}]}))
+    out = tmp_path / 'stats.json'
+    assert tool.main([*ckpts, '--config', config, '--ann-file', str(gt), '--img-dir',
+                      str(tmp_path / 'img'), '--json', str(out)]) == 0
+    stats = json.loads(out.read_text())
+    assert len(stats['per_checkpoint']) == 2 and stats['num_images'] == 2
+    for layer in stats['layers'].values():  # average pooling at init, identical checkpoints
+        assert layer['uniformity']['mean'] == pytest.approx(1.0)
+        assert layer['uniformity']['std'] == 0.0 and layer['uniformity']['n'] == 2
+    assert 'mean ± std over them' in capsys.readouterr().out
