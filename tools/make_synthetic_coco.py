@@ -8,10 +8,12 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
+from lip_det.datasets.generator_cli import (EXIT_STATUS_HELP, FORCE_HELP,  # noqa: E402
+                                            OneLineErrorParser, run_main, validated_config,
+                                            write_set)
 from lip_det.datasets.synthetic_coco import (  # noqa: E402
     CLASSES, MAX_CLUTTER, MAX_IMAGES, MAX_OBJECTS, MAX_SIDE, META_NAME, MIN_SIDE,
-    ForeignContentError, SyntheticCocoConfig, SyntheticParamError, generate_synthetic_coco,
-    parse_size_fractions)
+    SyntheticCocoConfig, generate_synthetic_coco, parse_size_fractions)
 
 PROG = 'make_synthetic_coco'
 
@@ -23,26 +25,14 @@ complete, annotation JSONs matching the meta) and reused, or regenerated in plac
 damaged. A set with other parameters is replaced only with --force. A directory holding
 anything else (a file or link the set does not hold, or an unreadable {META_NAME}) is
 refused, --force or not: only the tool's own files are ever deleted.
-Exit status: 0 done; 1 the set exists with other parameters (pass --force) or writing
-failed; 2 invalid arguments or an --out that cannot be used.'''
-
-
-class _UsageError(Exception):
-    """An argparse error, reported by main() as one line with exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        # argparse prints the whole usage block and exits; one line is enough and lets
-        # main() return its status to an in-process caller.
-        raise _UsageError(message)
+{EXIT_STATUS_HELP}'''
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line arguments."""
     d = SyntheticCocoConfig()
-    p = _Parser(prog=PROG, description=__doc__, epilog=EPILOG,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineErrorParser(prog=PROG, description=__doc__, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', default='data/synthetic',
                    help='output directory (train/, val/, annotations/); see below')
     p.add_argument('--num-train', type=int, default=d.num_train,
@@ -71,42 +61,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help='also write each object\'s instance mask (the exact drawn pixels) as '
                         'COCO RLE in "segmentation", for Mask R-CNN; images, boxes and "area" '
                         '(the box w*h) are those of the set without masks')
-    p.add_argument('--force', action='store_true',
-                   help='replace a set this tool generated with other parameters (never '
-                        'anything else)')
+    p.add_argument('--force', action='store_true', help=FORCE_HELP)
     p.add_argument('--quiet', action='store_true', help='no progress lines')
     return p.parse_args(argv)
 
 
-def _fail(message: str, status: int) -> int:
-    # One line, argparse style, so scripts and users see the cause without a traceback.
-    print(f'{PROG}: error: {message}', file=sys.stderr)
-    return status
-
-
-def _flags(names) -> str:
-    """The command-line spelling of config fields (noise_std, version have none)."""
-    cli = {'num_train', 'num_val', 'width', 'height', 'seed', 'min_objects', 'max_objects',
-           'size_fractions', 'clutter', 'masks'}
-    return '/'.join('--' + n.replace('_', '-') if n in cli else n for n in names)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     """Generate the set and print its summary; return the exit status."""
-    try:
-        args = parse_args(argv)
-    except _UsageError as e:
-        return _fail(str(e), 2)
-    try:
-        cfg = SyntheticCocoConfig(
-            num_train=args.num_train, num_val=args.num_val, width=args.width,
-            height=args.height, seed=args.seed, min_objects=args.min_objects,
-            max_objects=args.max_objects,
-            size_fractions=parse_size_fractions(args.size_fractions), clutter=args.clutter,
-            masks=args.masks)
-        cfg.validate()
-    except SyntheticParamError as e:
-        return _fail(f'argument {_flags(e.fields)}: {e}', 2)
+    return run_main(PROG, lambda: _generate(parse_args(argv)))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    cfg = validated_config(lambda: SyntheticCocoConfig(
+        num_train=args.num_train, num_val=args.num_val, width=args.width, height=args.height,
+        seed=args.seed, min_objects=args.min_objects, max_objects=args.max_objects,
+        size_fractions=parse_size_fractions(args.size_fractions), clutter=args.clutter,
+        masks=args.masks), args)
     last = [0.0]
 
     def progress(split, done, total):
@@ -119,15 +89,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   end='\n' if done == total or not tty else '', flush=True)
 
     t0 = time.time()
-    try:
-        summary = generate_synthetic_coco(args.out, cfg, force=args.force, progress=progress)
-    except ForeignContentError as e:
-        return _fail(f'argument --out: {e}', 2)
-    except FileExistsError as e:
-        return _fail(f'argument --out: {e}', 1)
-    except OSError as e:
-        # Permission denied, disk full, ...: the message names the path.
-        return _fail(f'could not write the set to {osp.abspath(args.out)}: {e}', 1)
+    summary = write_set(args.out, lambda: generate_synthetic_coco(
+        args.out, cfg, force=args.force, progress=progress))
     took = time.time() - t0
     print(f'synthetic COCO set in {osp.abspath(args.out)} ({summary["action"]}, {took:.1f} s; '
           f'seed {cfg.seed}, {cfg.width}x{cfg.height}, classes: {", ".join(CLASSES)}'

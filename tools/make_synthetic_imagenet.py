@@ -9,8 +9,10 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from lip_det.datasets.synthetic_coco import (CLASSES, ForeignContentError,  # noqa: E402
-                                             SyntheticParamError)
+from lip_det.datasets.generator_cli import (EXIT_STATUS_HELP, FORCE_HELP,  # noqa: E402
+                                            OneLineErrorParser, run_main, validated_config,
+                                            write_set)
+from lip_det.datasets.synthetic_coco import CLASSES  # noqa: E402
 from lip_det.datasets.synthetic_imagenet import (IMAGENET_META_NAME, MAX_CLUTTER,  # noqa: E402
                                                  MAX_PER_CLASS, MAX_SIZE, MIN_SIZE,
                                                  SyntheticImageNetConfig,
@@ -24,24 +26,14 @@ Layout: OUT/train/<class>/NNNNNN.png, OUT/val/<class>/NNNNNN.png, OUT/{IMAGENET_
 parameters is verified (size and SHA-256 of every file) and reused, or regenerated when
 damaged; one with other parameters is replaced only with --force; a directory holding anything
 else is refused, --force or not: only the tool's own files are ever deleted.
-Exit status: 0 done; 1 the set exists with other parameters (pass --force) or writing failed;
-2 invalid arguments or an --out that cannot be used.'''
-
-
-class _UsageError(Exception):
-    """An argparse error, reported by main() as one line with exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise _UsageError(message)
+{EXIT_STATUS_HELP}'''
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Command-line arguments."""
     d = SyntheticImageNetConfig()
-    p = _Parser(prog=PROG, description=__doc__, epilog=EPILOG,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineErrorParser(prog=PROG, description=__doc__, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', default='data/synthetic_imagenet', help='output directory')
     p.add_argument('--num-train-per-class', type=int, default=d.num_train_per_class,
                    help=f'training images per class, 1..{MAX_PER_CLASS} (default '
@@ -54,40 +46,22 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--seed', type=int, default=d.seed, help='any 64-bit signed integer')
     p.add_argument('--clutter', type=int, default=d.clutter,
                    help=f'distractor strokes per image, 0..{MAX_CLUTTER} (default {d.clutter})')
-    p.add_argument('--force', action='store_true',
-                   help='replace a set this tool generated with other parameters (never '
-                        'anything else)')
+    p.add_argument('--force', action='store_true', help=FORCE_HELP)
     return p.parse_args(argv)
-
-
-def _fail(message: str, status: int) -> int:
-    print(f'{PROG}: error: {message}', file=sys.stderr)
-    return status
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Generate the set and print its summary; return the exit status."""
-    try:
-        args = parse_args(argv)
-    except _UsageError as e:
-        return _fail(str(e), 2)
-    cfg = SyntheticImageNetConfig(num_train_per_class=args.num_train_per_class,
-                                  num_val_per_class=args.num_val_per_class, size=args.size,
-                                  seed=args.seed, clutter=args.clutter)
-    try:
-        cfg.validate()
-    except SyntheticParamError as e:
-        flags = '/'.join('--' + f.replace('_', '-') for f in e.fields)
-        return _fail(f'argument {flags}: {e}', 2)
+    return run_main(PROG, lambda: _generate(parse_args(argv)))
+
+
+def _generate(args: argparse.Namespace) -> int:
+    cfg = validated_config(lambda: SyntheticImageNetConfig(
+        num_train_per_class=args.num_train_per_class, num_val_per_class=args.num_val_per_class,
+        size=args.size, seed=args.seed, clutter=args.clutter), args)
     t0 = time.time()
-    try:
-        summary = generate_synthetic_imagenet(args.out, cfg, force=args.force)
-    except ForeignContentError as e:
-        return _fail(f'argument --out: {e}', 2)
-    except FileExistsError as e:
-        return _fail(f'argument --out: {e}', 1)
-    except OSError as e:
-        return _fail(f'could not write the set to {osp.abspath(args.out)}: {e}', 1)
+    summary = write_set(args.out, lambda: generate_synthetic_imagenet(args.out, cfg,
+                                                                      force=args.force))
     print(f'synthetic classification set in {osp.abspath(args.out)} ({summary["action"]}, '
           f'{time.time() - t0:.1f} s; seed {cfg.seed}, {cfg.size}x{cfg.size}, classes '
           f'(folder order): {", ".join(sorted(CLASSES))})')

@@ -27,17 +27,15 @@ import math
 import numbers
 import os
 import os.path as osp
-import re
-import secrets
-import shutil
-import stat
-import warnings
 from dataclasses import asdict, dataclass, field
 from dataclasses import fields as dataclass_fields
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+# ForeignContentError is re-exported: callers and tests import it from here.
+from .owned_dir import ForeignContentError, OwnedSetKind, write_owned_set
 
 CLASSES: Tuple[str, ...] = ('disc', 'striped_square', 'checkered_triangle', 'ring',
                             'dotted_cross')
@@ -70,10 +68,6 @@ class SyntheticParamError(ValueError):
         self.fields = fields
 
 
-class ForeignContentError(FileExistsError):
-    """``out_dir`` holds something this generator did not write, so it is never replaced."""
-
-
 def _is_int(value: object) -> bool:
     # bool is an int subclass, but True as an image count is a caller's mistake.
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
@@ -83,6 +77,20 @@ def _check_int(name: str, value: object, lo: int, hi: int) -> None:
     if not _is_int(value) or not lo <= value <= hi:
         raise SyntheticParamError((name,), f'{name} must be an integer in {lo}..{hi}, '
                                            f'got {value!r}')
+
+
+def _check_finite(name: str, value: object, lo: float, hi: float) -> None:
+    # NaN fails every comparison, so finiteness is tested explicitly.
+    if (not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_))
+            or not math.isfinite(value) or not lo <= value <= hi):
+        raise SyntheticParamError((name,), f'{name} must be a finite number in '
+                                           f'{lo:g}..{hi:g}, got {value!r}')
+
+
+def _check_version(value: object, written: int) -> None:
+    if not _is_int(value) or value != written:
+        raise SyntheticParamError(('version',), f'version must be {written} (the only format '
+                                                f'written), got {value!r}')
 
 
 @dataclass(frozen=True)
@@ -142,17 +150,11 @@ class SyntheticCocoConfig:
                 f'{_SIDE_RANGES["large"][1] + 8}; got {self.width}x{self.height}'
                 ' (set size_fractions[2]=0 for smaller images)'))
         _check_int('clutter', self.clutter, 0, MAX_CLUTTER)
-        nstd = self.noise_std
-        if (not isinstance(nstd, numbers.Real) or isinstance(nstd, (bool, np.bool_))
-                or not math.isfinite(nstd) or not 0 <= nstd <= MAX_NOISE_STD):
-            raise SyntheticParamError(('noise_std',), 'noise_std must be a finite number in '
-                                                      f'0..{MAX_NOISE_STD:g}, got {nstd!r}')
+        _check_finite('noise_std', self.noise_std, 0, MAX_NOISE_STD)
         if not isinstance(self.masks, (bool, np.bool_)):
             raise SyntheticParamError(('masks',), f'masks must be True or False, got '
                                                   f'{self.masks!r}')
-        if not _is_int(self.version) or self.version != FORMAT_VERSION:
-            raise SyntheticParamError(('version',), f'version must be {FORMAT_VERSION} (the '
-                                                    f'only format written), got {self.version!r}')
+        _check_version(self.version, FORMAT_VERSION)
 
 
 def _rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -357,17 +359,11 @@ def size_histogram(coco_json: Dict) -> Dict[str, int]:
 
 META_NAME = 'synthetic_meta.json'
 _SPLITS = ('train', 'val')
-_SET_DIRS = ('train', 'val', 'annotations')
 _PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 # The IEND chunk (zero length, type, CRC) that ends every complete PNG.
 _PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'
 # A meta of 100000 + 100000 images is ~30 MB; anything far larger is not one of ours.
 _MAX_META_BYTES = 256 << 20
-_PNG_NAME = re.compile(r'^([0-9]{6,})\.png$')
-
-
-def _meta_path(out_dir: str) -> str:
-    return osp.join(out_dir, META_NAME)
 
 
 def _params(cfg: SyntheticCocoConfig) -> Dict:
@@ -392,171 +388,42 @@ def _split_summary(coco: Dict) -> Dict:
                            for k, name in enumerate(CLASSES)})
 
 
-def _expected_files(num: Dict[str, int]) -> List[str]:
-    """Relative paths (``/``-separated) of every file a set of these sizes holds, but the meta."""
+def _expected_files(params: Dict) -> List[str]:
+    """Relative paths (``/``-separated) of every file a set of these params holds, but the meta."""
     files = [f'annotations/instances_{split}.json' for split in _SPLITS]
     for split in _SPLITS:
-        files += [f'{split}/{i:06d}.png' for i in range(num[split])]
+        files += [f'{split}/{i:06d}.png' for i in range(params[f'num_{split}'])]
     return files
 
 
-def _read_meta(out_dir: str) -> Tuple[Optional[Dict], Optional[str]]:
-    """(meta, None) for a meta this tool could have written, (None, why) for a broken one,
-    (None, None) when there is none."""
-    path = _meta_path(out_dir)
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None, None
-    except OSError as e:
-        return None, f'cannot be read ({e.strerror})'
-    if not stat.S_ISREG(st.st_mode):
-        return None, 'is not a regular file'
-    if st.st_size > _MAX_META_BYTES:
-        return None, f'is {st.st_size} bytes, larger than any this tool writes'
-    try:
-        with open(path, 'rb') as f:
-            meta = json.loads(f.read())
-    except OSError as e:
-        return None, f'cannot be read ({e.strerror})'
-    except ValueError as e:
-        return None, f'is not valid JSON ({e})'
+def _meta_problem(meta: object) -> Optional[str]:
+    """Why ``meta`` is not one this tool could have written, or None."""
     known = {f.name for f in dataclass_fields(SyntheticCocoConfig)}
     params = meta.get('params') if isinstance(meta, dict) else None
+    # The image counts are bounded because the files a set owns are listed from them.
     if (not isinstance(params, dict) or not set(params) <= known
-            or not all(_is_int(params.get(k)) and params[k] >= 0
+            or not all(_is_int(params.get(k)) and 0 <= params[k] <= MAX_IMAGES
                        for k in ('num_train', 'num_val'))
             or not isinstance(meta.get('splits'), dict)
             or not isinstance(meta.get('files', {}), dict)):
-        return None, 'does not describe a synthetic set (no valid "params" and "splits")'
-    return meta, None
-
-
-def _owned_name(top: str, name: str, params: Dict) -> bool:
-    """Whether ``top/name`` is a file name the set described by ``params`` holds."""
-    if top == 'annotations':
-        return name in {f'instances_{split}.json' for split in _SPLITS}
-    m = _PNG_NAME.match(name)
-    # Only the canonical spelling of an index below the split's size: 0000001.png is not ours.
-    return (m is not None and int(m.group(1)) < params[f'num_{top}']
-            and name == f'{int(m.group(1)):06d}.png')
-
-
-def _describe(path: str, rel: str) -> str:
-    """``rel`` with what it is, descending into a foreign directory to name a file in it."""
-    for _ in range(32):
-        if osp.islink(path):
-            return f'{rel!r} (a symbolic link to {os.readlink(path)!r})'
-        if not osp.isdir(path):
-            return repr(rel) if osp.isfile(path) else f'{rel!r} (a special file)'
-        try:
-            names = sorted(os.listdir(path))
-        except OSError:
-            names = []
-        if not names:
-            return f'{rel + "/"!r} (a directory)'
-        path, rel = osp.join(path, names[0]), f'{rel}/{names[0]}'
-    return repr(rel)
-
-
-def _first_foreign(out_dir: str, params: Optional[Dict]) -> Optional[str]:
-    """Describe the first entry of ``out_dir`` (sorted) the set of ``params`` does not hold.
-
-    Links are never followed and count as foreign even under an owned name, so what they
-    point to is never at risk. ``params=None`` (no meta) owns nothing.
-    """
-    for top in sorted(os.listdir(out_dir)):
-        path = osp.join(out_dir, top)
-        if params is not None:
-            st = os.lstat(path)
-            if top == META_NAME and stat.S_ISREG(st.st_mode):
-                continue
-            if top in _SET_DIRS and stat.S_ISDIR(st.st_mode):
-                for name in sorted(os.listdir(path)):
-                    sub = osp.join(path, name)
-                    if not (stat.S_ISREG(os.lstat(sub).st_mode)
-                            and _owned_name(top, name, params)):
-                        return _describe(sub, f'{top}/{name}')
-                continue
-        return _describe(path, top)
+        return 'does not describe a synthetic set (no valid "params" and "splits")'
     return None
 
 
-def _remove_own_files(root: str, params: Dict) -> bool:
-    """Delete the files of the set at ``root`` one by one (never a tree: whatever is not
-    ours stays), then the emptied directories; True when ``root`` itself is gone."""
-    for top in _SET_DIRS:
-        d = osp.join(root, top)
-        if not (osp.lexists(d) and stat.S_ISDIR(os.lstat(d).st_mode)):
-            continue
-        for name in os.listdir(d):
-            path = osp.join(d, name)
-            if stat.S_ISREG(os.lstat(path).st_mode) and _owned_name(top, name, params):
-                os.unlink(path)
-        try:
-            os.rmdir(d)
-        except OSError:
-            pass
-    meta = _meta_path(root)
-    if osp.lexists(meta) and stat.S_ISREG(os.lstat(meta).st_mode):
-        os.unlink(meta)
-    try:
-        os.rmdir(root)
-    except OSError:
-        return False
-    return True
-
-
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _file_records(root: str, rels: List[str]) -> Dict[str, Dict]:
-    records = {}
-    for rel in rels:
-        path = osp.join(root, *rel.split('/'))
-        records[rel] = dict(size=os.path.getsize(path), sha256=_sha256(path))
-    return records
-
-
-def _damage(out_dir: str, meta: Dict, cfg: SyntheticCocoConfig) -> Optional[str]:
-    """What is wrong with the set at ``out_dir`` that ``meta`` describes, or None if intact.
-
-    A meta with ``files`` (written since sizes and SHA-256 digests were recorded) is checked
-    file by file; one without (older sets) by presence, PNG framing (signature and IEND
-    trailer, so a truncated image shows) and the annotation JSONs, which must parse and
-    match the meta's per-split summary. ~0.2 s for the 900-image benchmark set.
-    """
-    num = dict(train=cfg.num_train, val=cfg.num_val)
-    expected = _expected_files(num)
-    recorded = meta.get('files')
-    if recorded is not None and set(recorded) != set(expected):
-        extra = sorted(set(recorded) ^ set(expected))[0]
-        return f'{META_NAME} and the parameters disagree about {extra!r}'
-    for rel in expected:
-        path = osp.join(out_dir, *rel.split('/'))
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return f'{rel} is missing'
-        if not stat.S_ISREG(st.st_mode):
-            return f'{rel} is not a regular file'
-        if recorded is not None:
-            if not isinstance(recorded[rel], dict):
-                return f'{META_NAME} has no valid record of {rel}'
-            if st.st_size != recorded[rel].get('size'):
-                return f'{rel} is {st.st_size} bytes, {recorded[rel].get("size")} were written'
-        if recorded is None and rel.endswith('.png'):
-            with open(path, 'rb') as f:
-                head = f.read(len(_PNG_SIGNATURE))
-                f.seek(max(0, st.st_size - len(_PNG_END)))
-                tail = f.read()
-            if head != _PNG_SIGNATURE or tail != _PNG_END:
-                return f'{rel} is not a complete PNG'
+def _content_damage(out_dir: str, meta: Dict) -> Optional[str]:
+    """Damage that sizes and digests do not show: annotation JSONs that do not parse or do
+    not match the meta's per-split summary, and for a meta without per-file records (older
+    sets) PNG framing (signature and IEND trailer, so a truncated image shows)."""
+    num = {split: meta['params'][f'num_{split}'] for split in _SPLITS}
+    if meta.get('files') is None:
+        for split in _SPLITS:
+            for i in range(num[split]):
+                with open(osp.join(out_dir, split, f'{i:06d}.png'), 'rb') as f:
+                    head = f.read(len(_PNG_SIGNATURE))
+                    f.seek(max(0, os.fstat(f.fileno()).st_size - len(_PNG_END)))
+                    tail = f.read()
+                if head != _PNG_SIGNATURE or tail != _PNG_END:
+                    return f'{split}/{i:06d}.png is not a complete PNG'
     for split in _SPLITS:
         rel = f'annotations/instances_{split}.json'
         try:
@@ -569,31 +436,28 @@ def _damage(out_dir: str, meta: Dict, cfg: SyntheticCocoConfig) -> Optional[str]
         if (summary != meta['splits'].get(split)
                 or names != [f'{i:06d}.png' for i in range(num[split])]):
             return f'{rel} does not match {META_NAME}'
-    if recorded is not None:
-        for rel in expected:
-            if _sha256(osp.join(out_dir, *rel.split('/'))) != recorded[rel].get('sha256'):
-                return f'{rel} differs from what was written (SHA-256)'
     return None
 
 
-def _new_sibling_dir(parent: str, tag: str) -> str:
-    # os.mkdir rather than tempfile.mkdtemp: mkdtemp makes mode 0700, and this directory
-    # becomes the set, which should get the umask's mode like any other directory.
-    for _ in range(100):
-        path = osp.join(parent, f'.synthetic-{tag}{secrets.token_hex(4)}')
-        try:
-            os.mkdir(path)
-        except FileExistsError:
-            continue
-        return path
-    raise FileExistsError(f'could not create a temporary directory in {parent}')
+_KIND = OwnedSetKind(meta_name=META_NAME, max_meta_bytes=_MAX_META_BYTES,
+                     dirs=('annotations', 'train', 'val'), files=_expected_files,
+                     meta_problem=_meta_problem, content_damage=_content_damage,
+                     # A missing 'masks' is False (see _params), so going to or from masks
+                     # shows in the "other parameters" message too.
+                     param_defaults={'masks': False})
 
 
-def _public(meta: Dict, action: str, **extra) -> Dict:
-    # The per-file records are for verification; callers get the summary.
-    out = {k: v for k, v in meta.items() if k != 'files'}
-    out.update(action=action, **extra)
-    return out
+def _write_set(cfg: SyntheticCocoConfig, tmp: str,
+               progress: Optional[Callable[[str, int, int], None]]) -> Dict:
+    """Write the images and annotation JSONs into ``tmp``; return the meta (no file records)."""
+    meta: Dict = dict(params=_params(cfg), splits={})
+    os.makedirs(osp.join(tmp, 'annotations'))
+    for split, n in (('train', cfg.num_train), ('val', cfg.num_val)):
+        coco = _split_json(cfg, split, n, tmp, progress)
+        with open(osp.join(tmp, 'annotations', f'instances_{split}.json'), 'w') as f:
+            json.dump(coco, f)
+        meta['splits'][split] = _split_summary(coco)
+    return meta
 
 
 def generate_synthetic_coco(out_dir: str, cfg: Optional[SyntheticCocoConfig] = None,
@@ -602,106 +466,23 @@ def generate_synthetic_coco(out_dir: str, cfg: Optional[SyntheticCocoConfig] = N
                             ) -> Dict:
     """Write the data set to ``out_dir`` (train/, val/, annotations/) and return its summary.
 
-    ``out_dir`` may be new or empty. A set this tool made with the same parameters is
-    verified (see ``_damage``) and reused as it is, or regenerated when damaged (it is the
-    tool's own, so no ``force`` is needed). A set with other parameters is refused with a
-    FileExistsError unless ``force``, which replaces it. Anything else there -- a file or
-    link the set does not hold, or an unreadable ``synthetic_meta.json`` -- is refused with
-    ForeignContentError, ``force`` or not: only the files of the tool's own set are ever
-    deleted, one by one, never a tree. The set is assembled in a temporary sibling directory
-    and renamed into place, so an interrupted run never leaves a half-written set behind.
-    The summary's ``action`` is 'generated', 'reused', 'repaired' (with ``damage``, what was
-    wrong) or 'replaced'.
+    ``out_dir`` is handled by ``owned_dir.write_owned_set``: it may be new or empty; a set
+    this tool made with the same parameters is verified and reused as it is, or regenerated
+    when damaged (no ``force`` needed); a set with other parameters is refused with a
+    FileExistsError unless ``force``, which replaces it; anything else -- a file or link the
+    set does not hold, or an unreadable ``synthetic_meta.json`` -- is refused with
+    ForeignContentError, ``force`` or not. Verification: every file's size and SHA-256, and
+    the annotation JSONs against the meta; a meta written before sizes and digests were
+    recorded has its files checked for presence and PNG framing instead (~0.2 s for the
+    900-image benchmark set). The summary's ``action`` is 'generated', 'reused', 'repaired'
+    (with ``damage``, what was wrong) or 'replaced'.
     """
     cfg = cfg or SyntheticCocoConfig()
     if not isinstance(cfg, SyntheticCocoConfig):
         raise TypeError(f'cfg must be a SyntheticCocoConfig, got {type(cfg).__name__}')
     cfg.validate()
-    # Resolve links so a link to a data disk gets the set there, and the swap below renames
-    # real directories, never the link.
-    out_dir = osp.realpath(out_dir)
-    params = _params(cfg)
-    old_params: Optional[Dict] = None
-    damage = None
-    if osp.lexists(out_dir):
-        if not osp.isdir(out_dir):
-            raise ForeignContentError(f'{out_dir} exists and is not a directory')
-        meta, problem = _read_meta(out_dir)
-        if problem is not None:
-            raise ForeignContentError(
-                f'{_meta_path(out_dir)} {problem}, so {out_dir} is not provably a set this '
-                'tool wrote and is left alone (--force or not): delete it yourself or choose '
-                'another output directory')
-        if meta is not None and meta['params'] == params:
-            damage = _damage(out_dir, meta, cfg)
-            if damage is None:
-                return _public(meta, 'reused')
-        foreign = _first_foreign(out_dir, meta['params'] if meta is not None else None)
-        if foreign is not None:
-            raise ForeignContentError(
-                f'{out_dir} holds {foreign}, which this tool did not write; it writes only '
-                'into a new or empty directory or over a set it generated (--force replaces '
-                'such a set, never other files): choose another output directory')
-        if meta is not None and damage is None and not force:
-            # A missing 'masks' is False (see _params); going to or from masks shows too.
-            old_p, new_p = ({'masks': False, **p} for p in (meta['params'], params))
-            diff = ', '.join(f'{k} {old_p.get(k)!r} -> {v!r}'
-                             for k, v in new_p.items() if old_p.get(k) != v)
-            raise FileExistsError(
-                f'{out_dir} holds a set generated with other parameters ({diff}); pass '
-                'force=True (--force) to replace it')
-        old_params = meta['params'] if meta is not None else None
-    parent = osp.dirname(out_dir)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        # makedirs' own message names only the path, not that a file is in the way.
-        raise ForeignContentError(f'cannot create {out_dir}: a component of {parent} exists '
-                                  'and is not a directory') from None
-    tmp = _new_sibling_dir(parent, '')
-    try:
-        summary: Dict = dict(params=params, splits={})
-        os.makedirs(osp.join(tmp, 'annotations'))
-        for split, n in (('train', cfg.num_train), ('val', cfg.num_val)):
-            coco = _split_json(cfg, split, n, tmp, progress)
-            ann_file = osp.join(tmp, 'annotations', f'instances_{split}.json')
-            with open(ann_file, 'w') as f:
-                json.dump(coco, f)
-            summary['splits'][split] = _split_summary(coco)
-        # Sizes and digests of every file, so a later run can tell a damaged set.
-        summary['files'] = _file_records(
-            tmp, _expected_files(dict(train=cfg.num_train, val=cfg.num_val)))
-        with open(_meta_path(tmp), 'w') as f:
-            json.dump(summary, f, indent=2)
-        if old_params is None:
-            # Atomic; fails (ENOTEMPTY) rather than replace anything that appeared meanwhile.
-            os.replace(tmp, out_dir)
-            return _public(summary, 'generated')
-        # Move the old set aside, put the new one in place, then delete the old set's own
-        # files; a file someone added meanwhile keeps its directory (and is reported).
-        holder = _new_sibling_dir(parent, 'old-')
-        aside = osp.join(holder, 'set')
-        try:
-            os.rename(out_dir, aside)
-            try:
-                os.rename(tmp, out_dir)
-            except BaseException:
-                os.rename(aside, out_dir)
-                raise
-        except BaseException:
-            os.rmdir(holder)
-            raise
-    except BaseException:
-        # tmp is the directory this call created and filled; nothing else is in it.
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if _remove_own_files(aside, old_params):
-        os.rmdir(holder)
-    else:
-        warnings.warn(f'kept {holder}: the replaced set held files this tool did not write')
-    if damage is not None:
-        return _public(summary, 'repaired', damage=damage)
-    return _public(summary, 'replaced')
+    return write_owned_set(out_dir, _KIND, _params(cfg),
+                           lambda tmp: _write_set(cfg, tmp, progress), force=force)
 
 
 def dataset_digest(out_dir: str) -> str:
