@@ -496,6 +496,10 @@ def restore_from_summary(plan: Plan, run: Run, manifest: dict) -> bool:
     os.makedirs(run.run_dir, exist_ok=True)
     _write_json(run.path(MANIFEST_FILE), manifest)
     _write_json(run.path(METRICS_FILE), record)
+    em = summary.get('error_modes') or {}
+    cached = (em.get('per_run') or {}).get(run.name, {}).get(str(run.seed))
+    if isinstance(cached, dict) and isinstance(em.get('score_thr'), (int, float)):
+        _write_json(run.path(f'error_modes_{em["score_thr"]:g}.json'), cached)
     return True
 
 
@@ -586,14 +590,18 @@ def error_mode_summary(plan: Plan, records: Dict[str, Dict[int, dict]],
     ann = describe_config(plan.configs[0], plan.cfg_options,
                           data_overrides(plan.data_root) if plan.data_root else [])['ann_file']
     runs: Dict[str, Dict[int, dict]] = {}
+    full: Dict[str, Dict[str, dict]] = {}
     for name, recs in records.items():
-        runs[name] = {}
+        runs[name], full[name] = {}, {}
         for seed in recs:
             em = run_error_modes(plan, name, seed, ann)
             if em is not None:
+                full[name][str(seed)] = em
                 runs[name][seed] = {f'{m}_{r}': em[r][m] for r in ('tiny', 'small')
                                     for m in ('found', 'wrong_class', 'poor_box', 'missed')}
-    return {'score_thr': plan.error_modes, 'runs': runs,
+    # 'per_run' keeps every size range, and lets a checkout without the runs' results.pkl
+    # (restored from this JSON) summarise them again
+    return {'score_thr': plan.error_modes, 'runs': runs, 'per_run': full,
             'aggregate': aggregate(runs, ERROR_KEYS, confidence)}
 
 

@@ -300,3 +300,18 @@ def test_error_modes_are_summarised_and_cached(setup):
     assert os.path.isfile(os.path.join(setup['work'], 'R18', 'seed0', 'error_modes_0.5.json'))
     assert 'Where small objects go' in open(os.path.join(setup['work'], 'summary.md')).read()
     assert _main(setup, FakeRunner(setup['anns']), '--error-modes', '2', seeds=('0', '1')) == 2
+
+
+def test_restored_runs_keep_their_error_modes(setup, tmp_path):
+    import shutil
+    json_path = str(tmp_path / 'results' / 'cmp.json')
+    assert _main(setup, FakeRunner(setup['anns']), '--error-modes', '--json', json_path,
+                 seeds=('0', '1')) == 0
+    before = json.load(open(json_path))['error_modes']
+    shutil.rmtree(setup['work'])  # no results.pkl any more: only the JSON knows the error modes
+    runner = FakeRunner(setup['anns'])
+    assert _main(setup, runner, '--error-modes', '--json', json_path, '--report-only',
+                 seeds=('0', '1')) == 0
+    after = json.load(open(json_path))['error_modes']
+    assert runner.calls == [] and after['runs'] == before['runs']
+    assert after['per_run']['R18']['0']['tiny'] == before['per_run']['R18']['0']['tiny']
