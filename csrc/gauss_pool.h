@@ -1,4 +1,5 @@
-// Per-window math of Gaussian (iSP) pooling, shared by the CPU and CUDA kernels:
+// Math of Gaussian (iSP) pooling (gauss_finish / gauss_output / gauss_coef serve the CPU and
+// CUDA kernels, the window functions gauss_window / gauss_pixel_gather only CUDA's):
 //   y = μ + η·σ,  μ = S1/n,  var = S2/n − μ²,  σ = sqrt(max(var, ε)),  ε = 1e-6,
 // over the n valid pixels of the window (S1 = Σx, S2 = Σx²). Gradients:
 //   ∂y/∂x_i = 1/n + [var ≥ ε]·η·(x_i − μ)/(n·σ),   ∂y/∂η = σ.

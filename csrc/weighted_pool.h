@@ -1,4 +1,5 @@
-// Per-window math of the weighted-mean poolings, shared by the CPU and CUDA kernels:
+// Math of the weighted-mean poolings (the per-pixel primitives serve the CPU and CUDA kernels,
+// the window functions wp_window_sums / wp_window_spread / wp_pixel_gather only CUDA's):
 //   y = Σ x·e^{l} / Σ e^{l} over a window's valid pixels, with
 //   LIP:      l = logit tensor,
 //   SoftPool: l = x          (λ = 1),

@@ -1,5 +1,6 @@
-// CUDA kernels of all four poolings, on the per-window math of weighted_pool.h / gauss_pool.h
-// (the same functions the CPU kernels call).
+// CUDA kernels of all four poolings, on the math of weighted_pool.h / gauss_pool.h. The CPU
+// kernels share its per-pixel primitives, not its window functions (wp_window_sums,
+// wp_pixel_gather, gauss_window: CUDA only) nor its per-window maximum: csrc/README.md.
 //
 // Forward: one thread per output. Backward without atomics, deterministic: a first kernel,
 // one thread per output, recomputes each window's small sums (peak, upstream/den, y; or μ and
