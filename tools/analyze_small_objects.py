@@ -5,7 +5,9 @@
 
 A RUN is a COCO result json (e.g. ``<prefix>.bbox.json`` from CocoMetric's ``outfile_prefix``),
 the pickle of ``tools/test.py CONFIG CKPT --out results.pkl``, or a work dir holding either.
-Every run is scored with pycocotools against the same GT file.
+Every run is scored with pycocotools against the same GT file. A run with instance masks (a
+COCO result json with RLE 'segmentation', e.g. ``<prefix>.segm.json``, or a Mask R-CNN
+results.pkl) is also scored with iouType='segm': 'segm AP' ... rows follow the 'bbox AP' ones.
 """
 from __future__ import annotations
 
@@ -33,6 +35,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _run_json(run) -> dict:
+    """The --json entry of one run; segm keys only for a run with masks (bbox-only json unchanged)."""
+    out = {'name': run.name, 'source': run.source, 'num_detections': run.num_detections,
+           'metrics': run.metrics, 'per_class': run.per_class}
+    if run.segm_metrics:
+        out.update(segm_metrics=run.segm_metrics, segm_per_class=run.segm_per_class)
+    if run.segm_note:
+        out['segm_note'] = run.segm_note
+    return out
+
+
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
     args = parse_args(argv)
@@ -49,15 +62,20 @@ def main(argv=None) -> int:
     print(f"ground truth: {args.ann_file} ({sizes['small']} small, {sizes['medium']} medium, "
           f"{sizes['large']} large objects; {sizes['tiny']} of the small are tiny, area <= 16²)")
     for run in runs:
-        print(f'{run.name}: {run.source} ({run.num_detections} detections)')
+        print(f'{run.name}: {run.source} ({run.num_detections} detections'
+              f"{', with masks' if run.segm_metrics else ''})")
+        if run.segm_note:
+            print(f'note: {run.name}: {run.segm_note}')
         if args.show_summary:
             print(run.summary)
+            if run.segm_summary:
+                print('segm:')
+                print(run.segm_summary)
     print()
     print(format_table(runs, per_class=args.per_class))
     if args.json_out:
         payload = {'ann_file': args.ann_file, 'gt_sizes': sizes,
-                   'runs': [{'name': r.name, 'source': r.source, 'num_detections': r.num_detections,
-                             'metrics': r.metrics, 'per_class': r.per_class} for r in runs]}
+                   'runs': [_run_json(r) for r in runs]}
         try:
             with open(args.json_out, 'w') as f:
                 json.dump(payload, f, indent=2)

@@ -10,6 +10,12 @@ Every entry of a run and of the ground truth is checked before pycocotools sees 
 score NaN boxes as perfect matches and crash on most other malformed values): a malformed file
 raises DetectionInputError, one line naming the file, the first bad entry and what is accepted.
 
+When a run carries instance masks (a COCO result json whose entries have an RLE
+``'segmentation'``, or a pickle whose ``pred_instances['masks']`` holds the RLE dicts that mmdet's
+DumpDetResults writes), the masks are also scored with ``iouType='segm'`` against the same ground
+truth, which then needs ``'segmentation'`` annotations (without them only boxes are scored, and
+the run's ``segm_note`` says why).
+
 ``AP_tiny`` is an area range of our own beside COCO's three: objects with area <= 16² (COCO's
 small range is <= 32²), where downsampling loses the most and learned pooling should matter most.
 """
@@ -54,6 +60,11 @@ class RunResult:
     metrics: Dict[str, float]
     per_class: Dict[str, Dict[str, float]] = field(default_factory=dict)
     summary: str = ''
+    # Filled only for a run with instance masks that the ground truth's masks could score.
+    segm_metrics: Dict[str, float] = field(default_factory=dict)
+    segm_per_class: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    segm_summary: str = ''
+    segm_note: str = ''  # one line: why a run's masks were not scored ('' when they were or none)
 
 
 class DetectionInputError(ValueError):
@@ -69,6 +80,8 @@ _BOX_FORMAT = '[x, y, width, height]: 4 finite numbers, width and height >= 0'
 _GT_FORMAT = "a COCO annotation dict with 'images', 'annotations' and 'categories' lists"
 _SAMPLE_FORMAT = ("[{'img_id': int, 'pred_instances': {'bboxes': (N, 4) x1y1x2y2, 'scores': (N,), "
                   "'labels': (N,) int}}, ...] as written by tools/test.py --out")
+_MASK_FORMAT = ("a COCO RLE {'size': [height, width] of the image, 'counts': str or bytes} "
+                "(pycocotools.mask.encode, as mmdet's DumpDetResults writes)")
 
 
 def _short(value: Any, limit: int = 80) -> str:
@@ -121,6 +134,68 @@ def _box_problem(box: Any) -> Optional[str]:
     return None
 
 
+def _rle_counts_total(counts: Any) -> Optional[int]:
+    """Sum of the run lengths of a compressed COCO RLE string (None when it is malformed).
+
+    The decoding of pycocotools' rleFrString, in Python: pycocotools itself does no checks and
+    writes past its buffer when the runs do not add up to height * width.
+    """
+    if isinstance(counts, bytes):
+        try:
+            counts = counts.decode('ascii')
+        except UnicodeDecodeError:
+            return None
+    runs: List[int] = []
+    total, x, k = 0, 0, 0
+    for ch in counts:
+        c = ord(ch) - 48
+        if not 0 <= c < 64:
+            return None
+        x |= (c & 0x1f) << (5 * k)
+        k += 1
+        if c & 0x20:
+            continue
+        if c & 0x10:
+            x |= -1 << (5 * k)
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            return None
+        runs.append(x)
+        total += x
+        x, k = 0, 0
+    return None if k else total
+
+
+def _mask_problem(rle: Any, image_size: Optional[Tuple[Any, Any]]) -> Optional[str]:
+    """Why rle is not an accepted compressed COCO RLE of an image of image_size (h, w), or None."""
+    if not isinstance(rle, Mapping):
+        return f'is a {type(rle).__name__}, not a dict'
+    if 'size' not in rle or 'counts' not in rle:
+        return f"has no {'size' if 'size' not in rle else 'counts'!r}"
+    size, counts = rle['size'], rle['counts']
+    if (isinstance(size, (str, bytes)) or not isinstance(size, (Sequence, np.ndarray))
+            or len(size) != 2 or not all(_is_int(v) and v >= 0 for v in size)):
+        return f'size {_short(size)} is not [height, width]'
+    if image_size is not None and all(_is_int(v) for v in image_size) \
+            and (int(size[0]), int(size[1])) != (int(image_size[0]), int(image_size[1])):
+        return (f'size {_short([int(v) for v in size])} is not the image\'s [height, width] '
+                f'{[int(v) for v in image_size]}')
+    if not isinstance(counts, (str, bytes)):
+        return f'counts {_short(counts)} is not a str or bytes'
+    total = _rle_counts_total(counts)
+    if total is None:
+        return f'counts {_short(counts)} is not a valid compressed RLE string'
+    if total != int(size[0]) * int(size[1]):
+        return f'counts {_short(counts)} cover {total} pixels, not height * width = {int(size[0]) * int(size[1])}'
+    return None
+
+
+def _image_sizes(gt: Any) -> Dict[int, Tuple[Any, Any]]:
+    """GT image id -> (height, width) as the file gives them (None where absent)."""
+    return {img['id']: (img.get('height'), img.get('width')) for img in gt.dataset['images']}
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -147,18 +222,30 @@ def _check_detections(dets: Any, gt: Any, source: str,
                                   f'result list ({_RESULT_FORMAT})')
     where = where or (lambda i: f'entry {i}')
     image_ids, cat_ids = set(gt.getImgIds()), set(gt.getCatIds())
+    # a run with masks has one for every detection (the first entry decides)
+    with_masks = bool(dets) and isinstance(dets[0], Mapping) and 'segmentation' in dets[0]
+    sizes = _image_sizes(gt) if with_masks else None
     clean = []
     for i, det in enumerate(dets):
-        problem = _detection_problem(det, image_ids, cat_ids)
+        problem = _detection_problem(det, image_ids, cat_ids, sizes)
         if problem:
             raise DetectionInputError(f'{source}: {where(i)}: {problem}')
-        clean.append({'image_id': int(det['image_id']), 'category_id': int(det['category_id']),
-                      'bbox': [float(v) for v in det['bbox']], 'score': float(det['score'])})
+        entry = {'image_id': int(det['image_id']), 'category_id': int(det['category_id']),
+                 'bbox': [float(v) for v in det['bbox']], 'score': float(det['score'])}
+        if with_masks:
+            rle = det['segmentation']
+            entry['segmentation'] = {'size': [int(rle['size'][0]), int(rle['size'][1])],
+                                     'counts': rle['counts']}
+        clean.append(entry)
     return clean
 
 
-def _detection_problem(det: Any, image_ids: set, cat_ids: set) -> Optional[str]:
-    """What is wrong with one detection result entry (None when nothing is)."""
+def _detection_problem(det: Any, image_ids: set, cat_ids: set,
+                       sizes: Optional[Dict[int, Tuple[Any, Any]]] = None) -> Optional[str]:
+    """What is wrong with one detection result entry (None when nothing is).
+
+    With ``sizes`` (GT image id -> (height, width)), the entry must also carry a mask.
+    """
     if type(det) is not dict and not isinstance(det, Mapping):
         return f'is a {type(det).__name__}, not a dict; expected {_RESULT_FORMAT}'
     missing = [k for k in _RESULT_KEYS if k not in det]
@@ -178,6 +265,12 @@ def _detection_problem(det: Any, image_ids: set, cat_ids: set) -> Optional[str]:
         return f'bbox {_short(box)} {box_problem}; expected {_BOX_FORMAT}'
     if not _is_real(score) or not _is_finite(score):
         return f'score {_short(score)} is not a finite number; expected a confidence such as 0.87'
+    if sizes is not None:
+        if 'segmentation' not in det:
+            return f"has no 'segmentation' (other entries have masks); expected {_MASK_FORMAT}"
+        mask_problem = _mask_problem(det['segmentation'], sizes.get(image_id))
+        if mask_problem:
+            return f'segmentation {mask_problem}; expected {_MASK_FORMAT}'
     return None
 
 
@@ -320,6 +413,23 @@ def _sample_arrays(sample: Any, num_classes: int) -> Tuple[int, np.ndarray, np.n
     return int(img_id), boxes.astype(np.float64), scores.astype(np.float64), labels.astype(np.int64)
 
 
+def _sample_masks(sample: Mapping, num_boxes: int) -> Optional[List[Any]]:
+    """The RLE masks of one data sample (one per box), None without masks; ValueError if not a list.
+
+    Each RLE itself is checked with the detection it belongs to (_check_detections).
+    """
+    pred = sample['pred_instances']
+    if 'masks' not in pred:
+        return None
+    masks = pred['masks']
+    if not isinstance(masks, (list, tuple)):
+        raise ValueError(f"pred_instances['masks'] is a {type(masks).__name__}, not a list of RLE "
+                         'dicts (one per box, as DumpDetResults encodes them)')
+    if len(masks) != num_boxes:
+        raise ValueError(f"pred_instances['masks'] holds {len(masks)} masks for {num_boxes} boxes")
+    return list(masks)
+
+
 def _from_mmdet_pickle(items: Any, gt: Any, source: str
                        ) -> Tuple[List[Dict[str, Any]], Callable[[int], str]]:
     """COCO detections of mmdet data samples, and where(k): the sample and prediction of detection k."""
@@ -330,9 +440,16 @@ def _from_mmdet_pickle(items: Any, gt: Any, source: str
     dets: List[Dict[str, Any]] = []
     starts: List[int] = []
     samples: List[Tuple[int, np.ndarray]] = []
+    with_masks: Optional[bool] = None  # decided by the first sample: all have masks or none
     for i, sample in enumerate(items):
         try:
             img_id, boxes, scores, labels = _sample_arrays(sample, len(cat_ids))
+            masks = _sample_masks(sample, len(boxes))
+            if with_masks is None:
+                with_masks = masks is not None
+            elif with_masks != (masks is not None):
+                raise ValueError("has no pred_instances['masks'] while item 0 has" if with_masks
+                                 else "has pred_instances['masks'] while item 0 has none")
         except ValueError as exc:
             raise DetectionInputError(f'{source}: item {i} {exc}; expected {_SAMPLE_FORMAT}') from None
         starts.append(len(dets))
@@ -340,8 +457,11 @@ def _from_mmdet_pickle(items: Any, gt: Any, source: str
         # x2 - x1 of inf or NaN corners is NaN: _check_detections reports it, numpy need not warn
         with np.errstate(invalid='ignore', over='ignore'):
             xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        for box, score, label in zip(xywh.tolist(), scores.tolist(), labels.tolist()):
-            dets.append({'image_id': img_id, 'category_id': cat_ids[label], 'bbox': box, 'score': score})
+        for j, (box, score, label) in enumerate(zip(xywh.tolist(), scores.tolist(), labels.tolist())):
+            det = {'image_id': img_id, 'category_id': cat_ids[label], 'bbox': box, 'score': score}
+            if masks is not None:
+                det['segmentation'] = masks[j]
+            dets.append(det)
 
     def where(k: int) -> str:
         i = bisect.bisect_right(starts, k) - 1
@@ -382,22 +502,94 @@ def _mean_valid(p: np.ndarray) -> float:
 
 
 def evaluate_detections(gt: Any, dets: List[Dict[str, Any]], per_class: bool = False,
-                        img_ids: Optional[Sequence[int]] = None
+                        img_ids: Optional[Sequence[int]] = None, iou_type: str = 'bbox'
                         ) -> Tuple[Dict[str, float], Dict[str, Dict[str, float]], str]:
     """(COCO metrics, per-class metrics, the printed 12-line COCO summary) for one run.
 
     ``img_ids`` restricts the evaluation to those images (a draw of the ground truth). A malformed
-    entry of ``dets`` raises DetectionInputError naming it.
+    entry of ``dets`` raises DetectionInputError naming it. ``iou_type='segm'`` scores the RLE
+    ``'segmentation'`` of every detection instead of its box; the ground truth must then have
+    masks (DetectionInputError if it has none or a malformed one).
     """
-    return _evaluate(gt, _check_detections(dets, gt, 'detections'), per_class, img_ids)
+    if iou_type not in ('bbox', 'segm'):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    dets = _check_detections(dets, gt, 'detections')
+    if iou_type == 'segm':
+        if dets and 'segmentation' not in dets[0]:
+            raise DetectionInputError("detections: entry 0: has no 'segmentation'; iou_type='segm' "
+                                      f'needs {_MASK_FORMAT}')
+        missing = _gt_mask_problem(gt, 'the ground truth')
+        if missing:
+            raise DetectionInputError(missing)
+    return _evaluate(gt, dets, per_class, img_ids, iou_type)
 
 
-def _evaluate(gt: Any, dets: List[Dict[str, Any]], per_class: bool, img_ids: Optional[Sequence[int]]
-              ) -> Tuple[Dict[str, float], Dict[str, Dict[str, float]], str]:
-    """evaluate_detections on detections already checked by _check_detections."""
+def _gt_mask_problem(gt: Any, source: str) -> Optional[str]:
+    """Why the GT cannot score masks (one line; None when it can); malformed masks raise.
+
+    Checked only when a run has masks, so a bbox-only ground truth loads as before.
+    """
+    cached = getattr(gt, '_lip_det_mask_problem', False)
+    if cached is not False:
+        return cached
+    sizes = _image_sizes(gt)
+    problem = None
+    for i, ann in enumerate(gt.dataset['annotations']):
+        if 'segmentation' not in ann:
+            problem = (f"{source} has no 'segmentation' for annotations[{i}] (id {ann['id']}): "
+                       'masks not scored, bbox only')
+            break
+        bad = _gt_segmentation_problem(ann['segmentation'], sizes.get(ann['image_id']))
+        if bad:
+            raise DetectionInputError(f'{source}: annotations[{i}]: segmentation {bad}')
+    gt._lip_det_mask_problem = problem
+    return problem
+
+
+def _gt_segmentation_problem(seg: Any, image_size: Tuple[Any, Any]) -> Optional[str]:
+    """Why a GT segmentation (polygons, RLE or uncompressed RLE) cannot be scored, or None."""
+    has_size = all(_is_int(v) and v > 0 for v in image_size)
+    if isinstance(seg, Mapping):
+        if isinstance(seg.get('counts'), list):  # uncompressed RLE (crowd regions)
+            size = seg.get('size')
+            if (not isinstance(size, (list, tuple)) or len(size) != 2
+                    or not all(_is_int(v) and v >= 0 for v in size)):
+                return f'size {_short(size)} is not [height, width]'
+            counts = seg['counts']
+            if not all(_is_int(v) and v >= 0 for v in counts) or sum(counts) != size[0] * size[1]:
+                return (f'counts {_short(counts)} are not run lengths covering height * width; '
+                        'expected an uncompressed COCO RLE')
+            return None
+        problem = _mask_problem(seg, image_size)
+        return f'{problem}; expected {_MASK_FORMAT}' if problem else None
+    polygons = ('expected polygons [[x1, y1, x2, y2, x3, y3, ...], ...] or a COCO RLE, and the '
+                "image's 'height' and 'width'")
+    if not isinstance(seg, list) or not seg:
+        return f'{_short(seg)} is not a list of polygons; {polygons}'
+    if not has_size:
+        return f"is a polygon, but its image has no integer 'height' and 'width'; {polygons}"
+    for poly in seg:
+        if (not isinstance(poly, list) or len(poly) < 6 or len(poly) % 2
+                or not all(_is_real(v) and _is_finite(v) for v in poly)):
+            return f'polygon {_short(poly)} is not >= 3 finite (x, y) points; {polygons}'
+    return None
+
+
+def _evaluate(gt: Any, dets: List[Dict[str, Any]], per_class: bool, img_ids: Optional[Sequence[int]],
+              iou_type: str = 'bbox') -> Tuple[Dict[str, float], Dict[str, Dict[str, float]], str]:
+    """evaluate_detections on detections already checked by _check_detections.
+
+    For 'segm' the detections are given to pycocotools without their boxes, as COCO's mask
+    result format has them, so that a detection's area (its size range) is that of its mask.
+    """
     from pycocotools.cocoeval import COCOeval
+    if iou_type == 'segm':
+        dets = [{'image_id': d['image_id'], 'category_id': d['category_id'],
+                 'segmentation': d['segmentation'], 'score': d['score']} for d in dets]
+    else:
+        dets = [{k: v for k, v in d.items() if k != 'segmentation'} for d in dets]
     dt = _load_results(gt, dets)
-    coco_eval = COCOeval(gt, dt, 'bbox')
+    coco_eval = COCOeval(gt, dt, iou_type)
     if img_ids is not None:
         unknown = set(img_ids) - set(gt.getImgIds())
         if unknown or not img_ids:
@@ -447,7 +639,7 @@ def _default_names(paths: Sequence[str]) -> List[str]:
     names = []
     for p in paths:
         base = os.path.basename(os.path.normpath(p))
-        for suffix in ('.bbox.json', '.json', '.pkl', '.pickle'):
+        for suffix in ('.bbox.json', '.segm.json', '.json', '.pkl', '.pickle'):
             if base.endswith(suffix):
                 base = base[:-len(suffix)]
                 break
@@ -469,7 +661,15 @@ def compare_runs(ann_file: str, sources: Sequence[str], names: Optional[Sequence
     for name, src in zip(names, sources):
         found, dets = load_detections(src, gt)  # checked there, with the file's name in any error
         metrics, classes, summary = _evaluate(gt, dets, per_class, None)
-        runs.append(RunResult(name, found, len(dets), metrics, classes, summary))
+        run = RunResult(name, found, len(dets), metrics, classes, summary)
+        if dets and 'segmentation' in dets[0]:
+            note = _gt_mask_problem(gt, f'ground truth {ann_file!r}')
+            if note:
+                run.segm_note = note
+            else:
+                run.segm_metrics, run.segm_per_class, run.segm_summary = _evaluate(
+                    gt, dets, per_class, None, 'segm')
+        runs.append(run)
     return runs, gt_size_counts(gt)
 
 
@@ -490,17 +690,39 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return '\n'.join([fmt(header), '  '.join('-' * w for w in widths)] + [fmt(r) for r in rows])
 
 
+def _segm_cell(value: Optional[float], base: Optional[float], first: bool) -> str:
+    """A segm cell: '-' for a run without scored masks, a delta only when the first run has one."""
+    if value is None:
+        return '-'
+    return _cell(value, None if first or base is None else base)
+
+
 def format_table(runs: Sequence[RunResult], per_class: bool = False) -> str:
-    """Metrics side by side, each column after the first with its delta against the first."""
+    """Metrics side by side, each column after the first with its delta against the first.
+
+    When a run has scored masks, the bbox rows are named 'bbox AP', ... and 'segm AP', ... rows
+    follow (a run without masks shows '-' there); without masks the table is the bbox one alone.
+    """
     header = ['metric'] + [r.name for r in runs]
     base = runs[0]
-    rows = [[m] + [_cell(r.metrics[m], None if i == 0 else base.metrics[m]) for i, r in enumerate(runs)]
-            for m in METRICS]
+    segm = any(r.segm_metrics for r in runs)
+    label = (lambda m: f'bbox {m}') if segm else (lambda m: m)  # noqa: E731
+    rows = [[label(m)] + [_cell(r.metrics[m], None if i == 0 else base.metrics[m])
+                          for i, r in enumerate(runs)] for m in METRICS]
+    if segm:
+        rows += [[f'segm {m}'] + [_segm_cell(r.segm_metrics.get(m), base.segm_metrics.get(m), i == 0)
+                                  for i, r in enumerate(runs)] for m in METRICS]
     out = [_table(header, rows)]
     if per_class:
         for metric in METRICS:
             classes = list(base.per_class)
             rows = [[c] + [_cell(r.per_class[c][metric], None if i == 0 else base.per_class[c][metric])
                            for i, r in enumerate(runs)] for c in classes]
-            out.append(f'\n{metric} per class\n' + _table(['class'] + [r.name for r in runs], rows))
+            out.append(f'\n{label(metric)} per class\n' + _table(['class'] + [r.name for r in runs], rows))
+        if segm:
+            for metric in METRICS:
+                rows = [[c] + [_segm_cell(r.segm_per_class[c][metric] if r.segm_metrics else None,
+                                          base.segm_per_class[c][metric] if base.segm_metrics else None,
+                                          i == 0) for i, r in enumerate(runs)] for c in base.per_class]
+                out.append(f'\nsegm {metric} per class\n' + _table(['class'] + [r.name for r in runs], rows))
     return '\n'.join(out)
