@@ -315,3 +315,28 @@ def test_restored_runs_keep_their_error_modes(setup, tmp_path):
     after = json.load(open(json_path))['error_modes']
     assert runner.calls == [] and after['runs'] == before['runs']
     assert after['per_run']['R18']['0']['tiny'] == before['per_run']['R18']['0']['tiny']
+
+
+@pytest.mark.parametrize('gpus', [0, 4])
+def test_subprocess_runner_commands(tmp_path, monkeypatch, gpus):
+    """One process: tools/train.py / test.py; --gpus N: tools/dist_train.sh / dist_test.sh N."""
+    calls = []
+    monkeypatch.setattr(tool.subprocess, 'call',
+                        lambda cmd, **kw: calls.append((cmd, kw['cwd'], kw['env'])) or 0)
+    runner = tool.SubprocessRunner(gpus=gpus, python='/py')
+    log = str(tmp_path / 'run.log')
+    assert runner.train('/c.py', '/w/train', ['randomness.seed=3'], True, log) == 0
+    assert runner.test('/c.py', '/w/train/epoch_8.pth', '/w/test', '/w/r.pkl', ['a=1'], log) == 0
+    (train, cwd, env), (test, _, _) = calls
+    assert cwd == tool.REPO and env['OMP_WAIT_POLICY'] and tool.REPO in env['PYTHONPATH']
+    if gpus:
+        assert train[:4] == ['bash', f'{tool.REPO}/tools/dist_train.sh', '/c.py', '4']
+        assert test[:5] == ['bash', f'{tool.REPO}/tools/dist_test.sh', '/c.py',
+                            '/w/train/epoch_8.pth', '4']
+    else:
+        assert train[:3] == ['/py', f'{tool.REPO}/tools/train.py', '/c.py']
+        assert test[:4] == ['/py', f'{tool.REPO}/tools/test.py', '/c.py', '/w/train/epoch_8.pth']
+    assert train[-5:] == ['--work-dir', '/w/train', '--resume', '--cfg-options',
+                          'randomness.seed=3'][-5:]
+    assert test[-5:] == ['/w/test', '--out', '/w/r.pkl', '--cfg-options', 'a=1']
+    assert '$ ' in open(log).read()  # every command is logged before it runs
