@@ -217,18 +217,32 @@ def test_out_of_range_parameters_are_named(tmp_path, overrides, name):
     assert os.listdir(tmp_path) == []
 
 
-def test_bounds_themselves_are_accepted():
-    """The limits are inclusive, and numpy integers count as integers."""
-    for overrides in (dict(width=MAX_SIDE, height=MAX_SIDE), dict(width=MIN_SIDE),
-                      dict(num_train=MAX_IMAGES, num_val=MAX_IMAGES),
-                      dict(num_train=0, num_val=1), dict(min_objects=1, max_objects=MAX_OBJECTS),
-                      dict(clutter=0), dict(clutter=MAX_CLUTTER), dict(seed=2**63 - 1),
-                      dict(seed=-2**63), dict(noise_std=0.0), dict(noise_std=255),
-                      dict(width=np.int64(96), num_train=np.int32(2)),
-                      dict(size_fractions=(1e308, 0.0, 0.0)),
-                      dict(size_fractions=(5e-324, 0.0, 0.0)),
-                      dict(masks=True), dict(masks=np.bool_(True))):
-        SyntheticCocoConfig(**dict(SMALL, **overrides)).validate()
+# Each accepted bound beside the nearest value past it (None: nothing lies past it).
+_BOUNDS = [
+    (dict(width=MAX_SIDE, height=MAX_SIDE), dict(width=MAX_SIDE + 1)),
+    (dict(width=MIN_SIDE), dict(width=MIN_SIDE - 1)),
+    (dict(num_train=MAX_IMAGES, num_val=MAX_IMAGES), dict(num_train=MAX_IMAGES + 1)),
+    (dict(num_train=0, num_val=1), dict(num_train=0, num_val=0)),
+    (dict(min_objects=1, max_objects=MAX_OBJECTS), dict(min_objects=1, max_objects=MAX_OBJECTS + 1)),
+    (dict(clutter=0), dict(clutter=-1)), (dict(clutter=MAX_CLUTTER), dict(clutter=MAX_CLUTTER + 1)),
+    (dict(seed=2**63 - 1), dict(seed=2**63)), (dict(seed=-2**63), dict(seed=-2**63 - 1)),
+    (dict(noise_std=0.0), dict(noise_std=-1e-9)), (dict(noise_std=255), dict(noise_std=255.5)),
+    (dict(width=np.int64(96), num_train=np.int32(2)), dict(width=96.0)),
+    (dict(size_fractions=(1e308, 0.0, 0.0)), dict(size_fractions=(1e308, 1e308, 0.0))),
+    (dict(size_fractions=(5e-324, 0.0, 0.0)), dict(size_fractions=(0.0, 0.0, 0.0))),
+    (dict(masks=True), dict(masks=1)), (dict(masks=np.bool_(True)), dict(masks='yes')),
+]
+
+
+@pytest.mark.parametrize('inside, outside', _BOUNDS, ids=[str(sorted(b[0])) for b in _BOUNDS])
+def test_bounds_themselves_are_accepted(inside, outside):
+    """The limits are inclusive (the bound validates, the value past it does not), and numpy
+    integers count as integers."""
+    cfg = SyntheticCocoConfig(**dict(SMALL, **inside))
+    assert cfg.validate() is None and all(getattr(cfg, k) == v for k, v in inside.items()
+                                          if not isinstance(v, tuple))
+    with pytest.raises(ValueError, match=list(outside)[-1]):
+        SyntheticCocoConfig(**dict(SMALL, **outside)).validate()
 
 
 def test_extreme_but_finite_fractions_generate(tmp_path):
