@@ -30,15 +30,19 @@ def tiny_synthetic(tmp_path_factory) -> str:
 
 
 def write_child_config(path: str, base: str, data_root: str, extra: str = '',
-                       batch_size: int = 4) -> str:
-    """Write a config inheriting ``base`` that reads the tiny set at ``data_root``; return its path."""
+                       batch_size: int = 4, with_mask: bool = False) -> str:
+    """Write a config inheriting ``base`` that reads the tiny set at ``data_root``; return its path.
+
+    ``with_mask``: the pipelines also load the instance masks (a set made with ``masks=True``).
+    """
     data_root = data_root.rstrip('/') + '/'
+    annotations = 'with_bbox=True, with_mask=True' if with_mask else 'with_bbox=True'
     text = f'''_base_ = {base!r}
 data_root = {data_root!r}
 scale = ({TINY_SIZE}, {TINY_SIZE})
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='LoadAnnotations', {annotations}),
     dict(type='Resize', scale=scale, keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
@@ -46,7 +50,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='LoadAnnotations', {annotations}),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]

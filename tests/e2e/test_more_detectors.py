@@ -277,29 +277,6 @@ def test_metric_table_puts_segm_beside_bbox():
 
 # ----------------------------------------------------------------------------- short trainings
 
-MASK_PIPELINES = f'''
-scale = ({TINY_SIZE}, {TINY_SIZE})
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs',
-         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
-]
-# Redefined whole: these replace write_child_config's definitions in the same file.
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
-                        dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(num_workers=0, persistent_workers=False,
-                      dataset=dict(data_root=data_root, pipeline=test_pipeline))
-test_dataloader = val_dataloader
-'''
 # One epoch of the 16-image set (4 iterations) with validation at its end.
 SHORT = '''
 train_cfg = dict(max_epochs=1, val_interval=1)
@@ -319,10 +296,10 @@ def tiny_synthetic_masks(tmp_path_factory) -> str:
     return root
 
 
-def _train(tmp_path, det: str, data_root: str, extra: str) -> tuple:
+def _train(tmp_path, det: str, data_root: str, extra: str = '', with_mask: bool = False) -> tuple:
     """(config, work dir, validation record) of 4 iterations of ``det`` through tools/train.py."""
     cfg = write_child_config(str(tmp_path / f'{det}_tiny.py'), SYNTH_CONFIGS[det], data_root,
-                             extra + SHORT)
+                             extra + SHORT, with_mask=with_mask)
     work_dir = str(tmp_path / 'work')
     run_tool([osp.join(REPO, 'tools', 'train.py'), cfg, '--work-dir', work_dir], timeout=300)
     records = read_scalars(work_dir)
@@ -349,7 +326,7 @@ def test_retinanet_trains_and_gives_coco_metrics(tmp_path, tiny_synthetic):
 
 @pytest.mark.slow
 def test_mask_rcnn_trains_and_gives_bbox_and_segm_metrics(tmp_path, tiny_synthetic_masks):
-    cfg, work_dir, val = _train(tmp_path, 'mask_rcnn', tiny_synthetic_masks, MASK_PIPELINES)
+    cfg, work_dir, val = _train(tmp_path, 'mask_rcnn', tiny_synthetic_masks, with_mask=True)
     for iou_type in ('bbox', 'segm'):
         for key in KEYS:
             assert 0.0 <= val[f'coco/{iou_type}_{key}'] <= 1.0, (iou_type, key)
