@@ -26,8 +26,10 @@ def read_requirements(name: str) -> list:
 
 def get_extensions() -> list:
     """The lip_det._C extension: CPU sources always, CUDA sources when a toolkit is usable."""
+    # One home per method: csrc/ops/<method>/ holds its schemas, CPU and CUDA kernels.
     sources = sorted(glob.glob(os.path.join('csrc', '*.cpp')) +
-                     glob.glob(os.path.join('csrc', 'cpu', '*.cpp')))
+                     glob.glob(os.path.join('csrc', 'cpu', '*.cpp')) +
+                     glob.glob(os.path.join('csrc', 'ops', '*', '*.cpp')))
     if not sources:
         return []
     try:
@@ -49,7 +51,8 @@ def get_extensions() -> list:
         cxx_flags.append('-fopenmp')
         link_flags.append('-fopenmp')
     define_macros = []
-    cuda_sources = sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu')))
+    cuda_sources = sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu')) +
+                          glob.glob(os.path.join('csrc', 'ops', '*', '*.cu')))
     use_cuda = os.environ.get('FORCE_CUDA') == '1' or (
         torch.version.cuda is not None and CUDA_HOME is not None and
         (torch.cuda.is_available() or os.environ.get('FORCE_CUDA') == '1'))

@@ -65,4 +65,4 @@ Launch<Kernel> launch(int64_t blocks, int64_t threads, Kernel kernel) {
 }  // namespace emulation
 }  // namespace lip_det
 
-#define LIPDET_LAUNCH(n, stream, ...) (static_cast<void>(stream), ::lip_det::emulation::launch(blocks_for(n), kThreads, __VA_ARGS__))
+#define LIPDET_LAUNCH(n, stream, ...) (static_cast<void>(stream), ::lip_det::emulation::launch(::lip_det::blocks_for(n), ::lip_det::kThreads, __VA_ARGS__))

@@ -14,33 +14,13 @@
 #include <ATen/OpMathType.h>
 #include <torch/library.h>
 
-#ifdef LIPDET_CUDA_EMULATION
-#include "cuda/emulation.h"
-#else
-#include <c10/cuda/CUDAException.h>
-#include <c10/cuda/CUDAStream.h>
-#include <c10/cuda/CUDAGuard.h>
-// A kernel launch over n threads: LIPDET_LAUNCH(n, stream, kernel<...>)(args...).
-#define LIPDET_LAUNCH(n, stream, ...) __VA_ARGS__<<<blocks_for(n), kThreads, 0, stream>>>
-#endif
-
-#include <algorithm>
-
+#include "cuda/launch.h"
 #include "gauss_pool.h"
 #include "pool_ops.h"
 #include "weighted_pool.h"
 
 namespace lip_det {
 namespace {
-
-constexpr int kThreads = 256;
-
-int64_t blocks_for(int64_t n) {
-  return std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, int64_t(1) << 20));
-}
-
-#define LIPDET_GRID_LOOP(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(blockDim.x) * gridDim.x)
 
 struct Shape {
   Dim d, h, w;
