@@ -11,7 +11,7 @@ import lip_det  # noqa: E402,F401  (registers the backbones)
 
 register_all_modules()
 
-RESNETS = ('LIPResNet', 'SoftPoolResNet', 'MaxEntResNet', 'GaussianResNet')
+RESNETS = ('LIPResNet', 'SoftPoolResNet', 'MaxEntResNet', 'GaussianResNet', 'AdaPoolResNet')
 DEPTHS = (18, 34, 50, 101, 152)
 # The 1000-class fc of the classification models the reference parameter counts include.
 FC_PARAMS = 2048 * 1000 + 1000

@@ -17,6 +17,7 @@ _BASE = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'configs', '_base_
 BACKBONES = [
     (dict(type='LIPResNet', depth=50), [256, 512, 1024, 2048]),
     (dict(type='SoftPoolResNet', depth=18), [64, 128, 256, 512]),
+    (dict(type='AdaPoolResNet', depth=18), [64, 128, 256, 512]),
     (dict(type='MaxEntResNet', depth=18), [64, 128, 256, 512]),
     (dict(type='GaussianResNet', depth=18), [64, 128, 256, 512]),
     (dict(type='LIPDenseNet', depth=121), [256, 512, 1024, 1024]),

@@ -1,4 +1,5 @@
-"""LIPResNet, SoftPoolResNet, MaxEntResNet, GaussianResNet: architecture and mmdet's contract."""
+"""LIPResNet, SoftPoolResNet, MaxEntResNet, GaussianResNet, AdaPoolResNet: architecture and
+mmdet's contract."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -224,7 +225,8 @@ def _train_step(model, steps=2, size=SIZE):
 def _stem_names(type_):
     return {'LIPResNet': ('conv1', 'bn1', 'maxpool'), 'SoftPoolResNet': ('conv1', 'bn1'),
             'MaxEntResNet': ('conv1', 'bn1', 'pool1', 'pool'),
-            'GaussianResNet': ('conv1', 'bn1', 'pool1', 'pool')}[type_]
+            'GaussianResNet': ('conv1', 'bn1', 'pool1', 'pool'),
+            'AdaPoolResNet': ('conv1', 'bn1', 'maxpool')}[type_]
 
 
 @pytest.mark.parametrize('type_', RESNETS)

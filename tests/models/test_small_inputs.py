@@ -26,6 +26,7 @@ BACKBONES = {
     'lip_r50_projection': dict(type='LIPResNet', depth=50, base_channels=8,
                                logit_module='projection'),
     'softpool_r18': dict(type='SoftPoolResNet', depth=18, base_channels=8),
+    'adapool_r18': dict(type='AdaPoolResNet', depth=18, base_channels=8),
     'maxent_r18': dict(type='MaxEntResNet', depth=18, base_channels=8),
     'maxent_r50': dict(type='MaxEntResNet', depth=50, base_channels=8),
     'gaussian_r18': dict(type='GaussianResNet', depth=18, base_channels=8),
@@ -67,7 +68,7 @@ def _expected_sizes(name: str, n: int):
     t = BACKBONES[name]['type']
     if t == 'LIPResNet':
         stem, stages = [_half_ceil, _half_ceil], [_half_ceil] * 3
-    elif t == 'SoftPoolResNet':
+    elif t in ('SoftPoolResNet', 'AdaPoolResNet'):
         stem, stages = [_half_ceil, _half_floor], [_half_ceil] * 3
     elif t in ('MaxEntResNet', 'GaussianResNet'):
         stem, stages = [_half_floor, _half_ceil], [_half_floor] * 3
@@ -135,7 +136,7 @@ def test_backbone_runs_on_small_inputs(name, size):
 
 
 @pytest.mark.parametrize('size', (1, 2, 3, 5, 16))
-@pytest.mark.parametrize('name', ['lip_r18_bottleneck', 'lip_r50_projection', 'softpool_r18',
+@pytest.mark.parametrize('name', ['lip_r18_bottleneck', 'lip_r50_projection', 'softpool_r18', 'adapool_r18',
                                   'maxent_r18', 'gaussian_r18', 'lip_densenet121'])
 def test_fused_and_reference_agree_on_small_inputs(name, size, monkeypatch):
     """The 1-pixel rules (InstanceNorm of one pixel, windows cut to the map) are the same in

@@ -1,5 +1,6 @@
 """Pooled backbones registered in mmdet's MODELS: LIP-ResNet, LIP-DenseNet and ResNets with
-SoftPool, Max-Entropy + GFGP and iSP-Gaussian pooling."""
+SoftPool, Max-Entropy + GFGP, iSP-Gaussian pooling and adaPool."""
+from .ada_pool_resnet import AdaPoolResNet
 from .lip_densenet import LIPDenseNet
 from .lip_resnet import LIPBasicBlock, LIPBottleneck, LIPResNet
 from .pooled_resnet import (GaussianResNet, MaxEntResNet, PooledBasicBlock, PooledBottleneck,
@@ -7,5 +8,5 @@ from .pooled_resnet import (GaussianResNet, MaxEntResNet, PooledBasicBlock, Pool
 
 __all__ = [
     'LIPResNet', 'LIPBottleneck', 'LIPBasicBlock', 'SoftPoolResNet', 'MaxEntResNet',
-    'GaussianResNet', 'PooledBottleneck', 'PooledBasicBlock', 'LIPDenseNet'
+    'GaussianResNet', 'AdaPoolResNet', 'PooledBottleneck', 'PooledBasicBlock', 'LIPDenseNet'
 ]
