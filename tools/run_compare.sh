@@ -5,9 +5,9 @@
 #
 # Usage: bash tools/run_compare.sh    (needs a ready environment: tools/setup_env.sh)
 # Every step is resumable: finished runs are skipped, an interrupted one resumes from its last
-# checkpoint, so rerunning after a kill loses nothing. About 25 runs of ~9 min each on 2 cores.
+# checkpoint, so rerunning after a kill loses nothing. About 28 runs of ~9 min each on 2 cores.
 # Env: PYTHON (default .venv/bin/python), WORK_DIR (default work_dirs/compare), STEPS (default
-#      "r18 families bottleneck": which of the three comparisons to run, in that order),
+#      "r18 families bottleneck adapool": which of the comparisons to run, in that order),
 #      REPORT_ONLY=1 (rewrite the summaries from the finished runs, train nothing).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,7 +25,7 @@ c=configs/synthetic
 common=(--work-dir "$WORK_DIR" --data-seed 0 --num-val 500 --per-class --error-modes)
 if [ "${REPORT_ONLY:-0}" = 1 ]; then common+=(--report-only); fi
 rc=0
-for step in ${STEPS:-r18 families bottleneck}; do
+for step in ${STEPS:-r18 families bottleneck adapool}; do
   case $step in
     r18)  # primary comparison: LIP-R18 against R18, 5 seeds
       "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic.py" \
@@ -44,7 +44,12 @@ for step in ${STEPS:-r18 families bottleneck}; do
         "$c/faster_rcnn_lip_r50_w16_fpn_synthetic.py" --names R50-w16 LIP-R50-w16 \
         --seeds 0 1 2 "${common[@]}" --json docs/results/r50_w16_vs_lip.json \
         --plot docs/results/r50_w16_vs_lip.png || rc=1 ;;
-    *) echo "[run_compare] unknown step '$step' (accepted: r18, families, bottleneck)" >&2
+    adapool)  # adaPool (added after the first three were frozen), 3 seeds; R18 runs are shared
+      "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic.py" \
+        "$c/faster_rcnn_adapool_r18_fpn_synthetic.py" --names R18 AdaPool-R18 --seeds 0 1 2 \
+        "${common[@]}" --json docs/results/r18_vs_adapool_r18.json \
+        --plot docs/results/r18_vs_adapool_r18.png || rc=1 ;;
+    *) echo "[run_compare] unknown step '$step' (accepted: r18, families, bottleneck, adapool)" >&2
        exit 2 ;;
   esac
 done
