@@ -1,4 +1,4 @@
-"""Fused vs plain-PyTorch pooling ops on this CPU: time, peak memory and the bandwidth floor.
+"""Fused vs plain-PyTorch pooling ops on this CPU or GPU: time, peak memory and the bandwidth floor.
 
 For each method (LIP; LIP with InstanceNorm and SoftGate fused, ``lip_gated``, the op LIP-ResNet
 calls; SoftPool, Max-Ent, Gaussian) and detection-sized shape, measures side by
@@ -16,6 +16,13 @@ preallocated buffers (each input byte read once and written once), and states ea
 a multiple of it.
 
     python tools/benchmark_ops.py [--json results.json] [--repeat 5] [--methods lip soft]
+                                  [--device cuda] [--downscale 4]
+
+``--device cuda`` runs everything on the GPU (the inputs are drawn on the CPU, so they are the
+same values on every device): times are taken between ``torch.cuda.synchronize()`` calls, and
+peak memory is ``torch.cuda.max_memory_allocated()`` above what was allocated before the call
+(the fused kernels' small per-window buffers included). ``--downscale K`` divides the spatial
+size of every shape by K, for a quick run.
 
 Times are medians over ``--repeat`` rounds after one warm-up; each round calls the copy floor and
 every implementation's forward and forward+backward once, back to back, and the ratios (fused
@@ -24,7 +31,8 @@ machine (a VM with bursty CPU steal) weighs on both sides of a ratio. Wall time 
 time (all threads) are both reported. Peak memory
 comes from the PyTorch profiler's memory timeline (tensors allocated through the CPU
 allocator, which includes every gradient and temporary; the fused kernels' per-thread row
-buffers, O(kernel·width) floats, are plain heap memory and not counted).
+buffers, O(kernel·width) floats, are plain heap memory and not counted). The process CPU time
+means little on a GPU, where the host mostly waits.
 """
 from __future__ import annotations
 
@@ -55,10 +63,22 @@ OP_NAMES = {'lip': 'lip_pool2d', 'lip_gated': 'lip_pool2d_gated', 'soft': 'soft_
 # Arguments between the tensors and the window geometry: lip_gated's InstanceNorm eps and
 # SoftGate coeff, LIP-ResNet's values.
 SCALARS = {'lip_gated': (1e-5, 12.0)}
+# Where the benchmark runs; main() sets it from --device.
+DEVICE = torch.device('cpu')
+
+
+def _sync() -> None:
+    """Wait for queued kernels: CUDA launches return before the work is done."""
+    if DEVICE.type == 'cuda':
+        torch.cuda.synchronize(DEVICE)
 
 
 def make_inputs(method: str, shape: Sequence[int], seed: int = 0) -> List[torch.Tensor]:
-    """x plus the method's second tensor, in the ranges the layers produce."""
+    """x plus the method's second tensor, in the ranges the layers produce, on DEVICE."""
+    return [t.to(DEVICE) for t in _cpu_inputs(method, shape, seed)]
+
+
+def _cpu_inputs(method: str, shape: Sequence[int], seed: int) -> List[torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(shape, generator=gen)
     n, c = shape[:2]
@@ -109,8 +129,10 @@ class Expression:
 
 def one_call_ms(fn: Callable[[], object]) -> Tuple[float, float]:
     """Wall and process-CPU milliseconds of one call of fn."""
+    _sync()
     c0, t0 = time.process_time(), time.perf_counter()
     fn()
+    _sync()
     return (time.perf_counter() - t0) * 1e3, (time.process_time() - c0) * 1e3
 
 
@@ -142,7 +164,15 @@ def median_ratio(num: List[Tuple[float, float]], den: List[Tuple[float, float]],
 
 
 def peak_bytes(fn: Callable[[], object]) -> int:
-    """Peak bytes allocated above the starting point while fn runs (profiler memory timeline)."""
+    """Peak bytes allocated above the starting point while fn runs (profiler memory timeline;
+    on CUDA the caching allocator's own peak counter)."""
+    if DEVICE.type == 'cuda':
+        _sync()
+        torch.cuda.reset_peak_memory_stats(DEVICE)
+        start = torch.cuda.memory_allocated(DEVICE)
+        fn()
+        _sync()
+        return max(torch.cuda.max_memory_allocated(DEVICE) - start, 0)
     acts = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=acts, profile_memory=True, record_shapes=True,
                                 with_stack=True) as prof:
@@ -208,12 +238,34 @@ def main(argv=None) -> int:
     parser.add_argument('--repeat', type=int, default=5, help='timed rounds (medians over them)')
     parser.add_argument('--threads', type=int, default=None, help='torch threads (default: torch default)')
     parser.add_argument('--json', metavar='PATH', help='also write the figures as JSON here')
+    parser.add_argument('--device', default='cpu',
+                        help="where the ops run: cpu (default), cuda or cuda:N")
+    parser.add_argument('--downscale', type=int, default=1, metavar='K',
+                        help='divide the height and width of every shape by K (a quick run)')
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error('--repeat must be >= 1')
+    if args.downscale < 1:
+        parser.error('--downscale must be >= 1')
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as exc:
+        parser.error(f'--device: {exc}')
+    if device.type not in ('cpu', 'cuda'):
+        parser.error(f'--device must be cpu or cuda[:N], got {args.device!r}')
     if not _ext.available():
         print(f'benchmark_ops: the fused extension is not available: {_ext.load_error()}', file=sys.stderr)
         return 2
+    if device.type == 'cuda':
+        if not torch.cuda.is_available():
+            print('benchmark_ops: --device cuda, but torch.cuda.is_available() is False', file=sys.stderr)
+            return 2
+        if not torch._C._dispatch_has_kernel_for_dispatch_key('lip_det::lip_pool2d', 'CUDA'):
+            print('benchmark_ops: lip_det._C was built without CUDA kernels (rebuild with FORCE_CUDA=1)',
+                  file=sys.stderr)
+            return 2
+    global DEVICE
+    DEVICE = device
     from lip_det.ops import fused
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -221,15 +273,21 @@ def main(argv=None) -> int:
     impls = {'fused': fused, 'plain': reference, 'expr': Expression}
     report = {'torch': torch.__version__, 'threads': torch.get_num_threads(),
               'cpu': platform.processor() or platform.machine(), 'repeat': args.repeat,
+              'device': str(device), 'downscale': args.downscale,
               'load_average': list(os.getloadavg()), 'floor': {}, 'results': []}
+    where = f'{torch.get_num_threads()} threads'
+    if device.type == 'cuda':
+        report['gpu'] = torch.cuda.get_device_name(device)
+        report['cuda'] = torch.version.cuda
+        where = f"{report['gpu']} (CUDA {torch.version.cuda}), host {where}"
     header = (f"{'shape':<24}{'method':<8}{'impl':<7}{'fwd ms':>8}{'(cpu)':>8}{'fwd+bwd ms':>12}{'(cpu)':>8}"
               f"{'peak MB':>9}{'work MB':>9}{'fwd/floor':>10}{'(cpu)':>7}")
-    print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
-          f'load average {os.getloadavg()[0]:.1f} at start')
+    print(f'torch {torch.__version__}, {where}, load average {os.getloadavg()[0]:.1f} at start')
     print(header)
     print('-' * len(header))
     for shape_name in args.shapes:
         shape, k, s, p = SHAPES[shape_name]
+        shape = tuple(shape[:2]) + tuple(max(-(-d // args.downscale), kk) for d, kk in zip(shape[2:], k))
         geom = (k, s, p, False)
         label = f"{shape_name[:10]} {'x'.join(map(str, shape))}"
         floors: Dict[int, List[float]] = {}
