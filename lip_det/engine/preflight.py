@@ -34,7 +34,7 @@ def lip_det_backbones() -> List[str]:
     """Names of the backbones lip-det registers in mmdet's MODELS."""
     from mmdet.registry import MODELS
 
-    import lip_det  # noqa: F401 - registers them
+    import lip_det.models  # noqa: F401 - registers them (else done when mmdet.models loads)
     return sorted(name for name, cls in MODELS.module_dict.items()
                   if getattr(cls, '__module__', '').startswith('lip_det.models.backbones'))
 

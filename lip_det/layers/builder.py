@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 
 import torch.nn as nn
-from mmdet.registry import MODELS
 
 from .pooling import POOLING_LAYERS
 
@@ -16,13 +15,15 @@ def build_pooling_layer(cfg: dict, **default_args) -> nn.Module:
     if 'type' not in cfg:
         raise ValueError(f'cfg must have a "type" key, one of {sorted(POOLING_LAYERS)}; got {cfg!r}')
     cfg = copy.deepcopy(dict(cfg))
-    layer_type = cfg['type']
+    layer_type = cfg.pop('type')
     if isinstance(layer_type, type) and issubclass(layer_type, nn.Module):
         layer_type = layer_type.__name__
     if layer_type not in POOLING_LAYERS:
         raise KeyError(f'unknown pooling type {layer_type!r}; registered pooling types: '
                        f'{sorted(POOLING_LAYERS)}')
-    cfg['type'] = POOLING_LAYERS[layer_type]
+    # mmengine's registry-scope key, which its MODELS.build (this factory's former backend)
+    # accepted: the type is resolved from the table, so a scope has nothing to select.
+    cfg.pop('_scope_', None)
     for key, value in default_args.items():
         cfg.setdefault(key, value)
-    return MODELS.build(cfg)
+    return POOLING_LAYERS[layer_type](**cfg)

@@ -20,6 +20,10 @@ The last conv of every logit module is zero-initialised (in the constructor and 
 ``init_weights``, which mmengine runs after the backbone's Kaiming init): the logit is then the
 constant ``IN bias -> gate(0) = coeff/2`` and every LIP layer starts as average pooling.
 
+The modules are plain ``nn.Module``/``nn.Sequential`` (torch alone imports them); those that hold
+LIP layers have mmengine's ``init_weights`` protocol (run the children's ``init_weights``), so
+an mmengine ``BaseModule`` parent's ``init_weights`` still reaches every LIP layer.
+
 Small maps (detection feeds them; mmdet's ResNet runs down to a 1x1 input): the InstanceNorm of
 a one-pixel plane is defined as normalised value 0, so its output is the norm's bias (the
 gate's midpoint ``coeff/2`` with the zero-initialised bias, i.e. average pooling). That is what
@@ -35,7 +39,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule, Sequential
 
 from lip_det.ops import lip_pool2d_gated
 
@@ -95,7 +98,14 @@ def _check_positive_int(name: str, value: object) -> int:
     return value
 
 
-class LIPLayer(BaseModule):
+def _init_children(module: nn.Module) -> None:
+    """Run the children's ``init_weights``, as mmengine's ``BaseModule.init_weights`` does."""
+    for child in module.children():
+        if hasattr(child, 'init_weights') and not getattr(child, 'is_init', False):
+            child.init_weights()
+
+
+class LIPLayer(nn.Module):
     """Base of the LIP layers: window geometry, ``forward(x, shared=None)`` and the zero-init."""
 
     def __init__(self, kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
@@ -126,8 +136,8 @@ class LIPLayer(BaseModule):
         nn.init.zeros_(self.zero_conv().weight)
 
     def init_weights(self) -> None:
-        """Run mmengine's init, then restore the average-pooling start."""
-        super().init_weights()
+        """Initialise the children, then restore the average-pooling start."""
+        _init_children(self)
         self.reset_logit()
 
     def forward(self, x: torch.Tensor, shared: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -155,7 +165,7 @@ class SimplifiedLIP(LIPLayer):
         if logit_kernel not in (1, 3):
             raise ValueError(f'logit_kernel must be 1 or 3, got {logit_kernel!r}')
         conv_name, norm_name = names
-        self.logit = Sequential(OrderedDict([
+        self.logit = nn.Sequential(OrderedDict([
             (conv_name, nn.Conv2d(channels, channels, logit_kernel, padding=logit_kernel // 2,
                                   bias=False)),
             (norm_name, _instance_norm(channels)),
@@ -198,14 +208,18 @@ def _head_layers(width: int, channels: int, coeff: float,
     ]
 
 
-class BottleneckShared(BaseModule):
+class BottleneckShared(nn.Module):
     """The logit trunk computed once on a block's input and shared by its LIP heads."""
 
     def __init__(self, in_channels: int, width: int = LIP_LOGIT_WIDTH) -> None:
         super().__init__()
         _check_positive_int('in_channels', in_channels)
         _check_positive_int('width', width)
-        self.logit = Sequential(OrderedDict(_trunk_layers(in_channels, width)))
+        self.logit = nn.Sequential(OrderedDict(_trunk_layers(in_channels, width)))
+
+    def init_weights(self) -> None:
+        """Initialise the children (the trunk keeps the parent's init)."""
+        _init_children(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(x)
@@ -220,7 +234,7 @@ class BottleneckLIP(LIPLayer):
         super().__init__(kernel_size, stride, padding)
         _check_positive_int('channels', channels)
         _check_positive_int('width', width)
-        self.postprocessing = Sequential(OrderedDict(_head_layers(width, channels, coeff)))
+        self.postprocessing = nn.Sequential(OrderedDict(_head_layers(width, channels, coeff)))
         self.reset_logit()
 
     def logit_module(self) -> nn.Sequential:
@@ -242,7 +256,7 @@ class DenseBottleneckLIP(LIPLayer):
         super().__init__(kernel_size, stride, padding)
         _check_positive_int('channels', channels)
         _check_positive_int('width', width)
-        self.logit = Sequential(OrderedDict(
+        self.logit = nn.Sequential(OrderedDict(
             _trunk_layers(channels, width) + _head_layers(width, channels, coeff, ('conv3', 'bn3'))))
         self.reset_logit()
 
@@ -250,8 +264,12 @@ class DenseBottleneckLIP(LIPLayer):
         return self.logit
 
 
-class SharedLogitSequential(Sequential):
+class SharedLogitSequential(nn.Sequential):
     """A Sequential whose LIP members also receive the block's shared trunk output."""
+
+    def init_weights(self) -> None:
+        """Initialise the members: a LIP member restores its average-pooling start."""
+        _init_children(self)
 
     def forward(self, x: torch.Tensor, shared: Optional[torch.Tensor] = None) -> torch.Tensor:
         for module in self:

@@ -1,4 +1,7 @@
-"""Pooling layers as nn.Modules, each registered in MMDetection's ``MODELS`` registry.
+"""Pooling layers as plain nn.Modules, each in the pooling factory's table ``POOLING_LAYERS``.
+
+This module needs torch alone; ``lip_det.mmdet_plugin`` registers every entry of the table (and
+``SoftGate``) in MMDetection's ``MODELS`` where mmdet is used.
 
 The learned estimators keep the reference implementations' attribute names (``ToParam``,
 ``ToHidden``, ``ToMean``, ``ToSigma``) so that reference checkpoints map onto them by prefix.
@@ -13,33 +16,44 @@ itself. Maps the window fits are pooled exactly as before.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence, Tuple, Type, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.cnn import build_norm_layer
-from mmdet.registry import MODELS
 
 from lip_det.ops import (gauss_pool2d, lip_pool2d, maxent_pool2d, pool_output_size, soft_pool1d,
                          soft_pool2d, soft_pool3d)
 
+from .norm import build_norm_layer
+
 IntOrTuple = Union[int, Sequence[int]]
 
 __all__ = [
-    'POOLING_LAYERS', 'register_pooling', 'fit_window', 'SoftGate', 'LIPPool2d', 'SoftPool1d',
-    'SoftPool2d', 'SoftPool3d', 'MaxEntPool2d', 'GaussianPool2d'
+    'POOLING_LAYERS', 'register_pooling', 'on_register_pooling', 'fit_window', 'SoftGate',
+    'LIPPool2d', 'SoftPool1d', 'SoftPool2d', 'SoftPool3d', 'MaxEntPool2d', 'GaussianPool2d'
 ]
 
 # Pooling types the factory accepts, filled by ``register_pooling``.
 POOLING_LAYERS: Dict[str, Type[nn.Module]] = {}
+# Called with each class ``register_pooling`` adds: how a registry that mirrors the table (mmdet's
+# MODELS, see lip_det.mmdet_plugin) also gets layers defined after it started mirroring.
+_POOLING_LISTENERS: List[Callable[[Type[nn.Module]], None]] = []
 
 
 def register_pooling(cls: Type[nn.Module]) -> Type[nn.Module]:
-    """Register a pooling layer in mmdet's MODELS and in the pooling factory's table."""
-    MODELS.register_module(module=cls)
+    """Add a pooling layer to the factory's table (and to the registries that mirror it)."""
     POOLING_LAYERS[cls.__name__] = cls
+    for listener in _POOLING_LISTENERS:
+        listener(cls)
     return cls
+
+
+def on_register_pooling(listener: Callable[[Type[nn.Module]], None]) -> None:
+    """Call ``listener(cls)`` for every pooling layer registered so far and from now on."""
+    for cls in list(POOLING_LAYERS.values()):
+        listener(cls)
+    _POOLING_LISTENERS.append(listener)
 
 
 def _int_tuple(value: object, nd: int) -> Optional[Tuple[int, ...]]:
@@ -74,7 +88,6 @@ def fit_window(x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntOrT
     return fitted, kernel_size if stride is None else stride
 
 
-@MODELS.register_module()
 class SoftGate(nn.Module):
     """``sigmoid(z) * coeff``: bounds LIP logits to (0, coeff) so ``e^logit`` cannot blow up."""
 

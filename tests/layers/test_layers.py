@@ -4,7 +4,6 @@ import textwrap
 import pytest
 import torch
 import torch.nn.functional as F
-from mmengine.config import Config
 
 import lip_det  # noqa: F401  (registers the layers)
 from lip_det.layers import (POOLING_LAYERS, GaussianPool2d, LIPPool2d, MaxEntPool2d, SoftGate,
@@ -99,7 +98,9 @@ def test_factory_builds_every_registered_pooling_type():
     x = _x()
     cfgs = [dict(type='LIPPool2d'), dict(type='SoftPool2d', kernel_size=3, stride=2, padding=1),
             dict(type='MaxEntPool2d', channels=8), dict(type='GaussianPool2d', channels=8),
-            dict(type='SoftPool1d', kernel_size=2), dict(type='SoftPool3d', kernel_size=2)]
+            dict(type='SoftPool1d', kernel_size=2), dict(type='SoftPool3d', kernel_size=2),
+            dict(type='AdaPool1d', channels=8), dict(type='AdaPool2d', channels=8),
+            dict(type='AdaPool3d', channels=8)]
     built = [build_pooling_layer(c) for c in cfgs]
     assert [type(m).__name__ for m in built] == [c['type'] for c in cfgs]
     assert {c['type'] for c in cfgs} == set(POOLING_LAYERS)
@@ -117,8 +118,10 @@ def test_factory_unknown_type_lists_registered_types():
 
 
 def test_config_with_custom_imports_builds_layers_through_mmdet_registry(tmp_path):
+    pytest.importorskip('mmdet')
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
+    from mmengine.config import Config
     register_all_modules()
     cfg_file = tmp_path / 'pool_cfg.py'
     cfg_file.write_text(textwrap.dedent("""

@@ -47,6 +47,7 @@ SCRIPT = textwrap.dedent('''
                                             ('extension', 'graph-breaks'),
                                             ('no-extension', 'fullgraph')])
 def test_compile_is_the_first_call_of_a_process(ext, fullgraph):
+    pytest.importorskip('mmdet')  # the script builds LIPResNet from mmdet's MODELS
     from lip_det.ops import _ext
     if ext == 'extension' and not _ext.available():
         pytest.skip(f'lip_det._C not built: {_ext.load_error()}')
