@@ -15,11 +15,11 @@ from .conftest import REPO
 COCO_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'faster_rcnn_*.py')))
 SYNTH_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'synthetic', 'faster_rcnn_*.py')))
 BACKBONES = {'r': 'ResNet', 'lip': 'LIPResNet', 'softpool': 'SoftPoolResNet',
-             'maxent': 'MaxEntResNet', 'gaussian': 'GaussianResNet'}
+             'maxent': 'MaxEntResNet', 'gaussian': 'GaussianResNet', 'adapool': 'AdaPoolResNet'}
 
 
 def _family_depth(path):
-    m = re.match(r'faster_rcnn_(?:(lip|softpool|maxent|gaussian)_)?r(\d+)(?:_w\d+)?_fpn',
+    m = re.match(r'faster_rcnn_(?:(lip|softpool|maxent|gaussian|adapool)_)?r(\d+)(?:_w\d+)?_fpn',
                  osp.basename(path))
     return (m.group(1) or 'r'), int(m.group(2))
 

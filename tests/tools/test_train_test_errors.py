@@ -16,7 +16,7 @@ import pytest
 from .tool_loader import REPO, load_tool, tool_path
 
 CONFIG = os.path.join(REPO, 'configs', 'synthetic', 'faster_rcnn_lip_r18_fpn_synthetic.py')
-LIP_BACKBONES = 'GaussianResNet, LIPDenseNet, LIPResNet, MaxEntResNet, SoftPoolResNet'
+LIP_BACKBONES = 'AdaPoolResNet, GaussianResNet, LIPDenseNet, LIPResNet, MaxEntResNet, SoftPoolResNet'
 
 train = load_tool('train')
 test = load_tool('test')
