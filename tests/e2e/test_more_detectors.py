@@ -162,11 +162,11 @@ def test_lip_densenet_variant_builds(det, tmp_path):
     with torch.no_grad():
         feats = model.extract_feat(torch.zeros(1, 3, 64, 64))
     assert all(f.shape[1] == 256 for f in feats)
-    with open(osp.join(REPO, 'README.md')) as f:
-        readme = f.read()
-    # The README shows this very variant.
-    assert "neck=dict(in_channels=[256, 512, 1024, 1024])" in readme
-    assert "backbone=dict(_delete_=True, type='LIPDenseNet', depth=121, frozen_stages=1," in readme
+    with open(osp.join(REPO, 'docs', 'usage.md')) as f:
+        usage = f.read()
+    # The user guide shows this very variant.
+    assert "neck=dict(in_channels=[256, 512, 1024, 1024])" in usage
+    assert "backbone=dict(_delete_=True, type='LIPDenseNet', depth=121, frozen_stages=1," in usage
 
 
 # ----------------------------------------------------------------------------- synthetic configs
