@@ -313,8 +313,12 @@ def test_signal_mid_write_leaves_no_temporary_file(tmp_path, src, signum):
     dst = out_dir / 'backbone.pth'
     dst.write_bytes(b'precious')
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
+    # The signal at its default action in the child, as in a terminal: under nohup (or any
+    # launcher that ignores SIGHUP) the child would inherit SIG_IGN, and the tool rightly leaves
+    # an ignored signal alone.
     proc = subprocess.Popen([sys.executable, str(script), src, str(dst), '--force'], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     deadline = time.time() + 240
     try:
         while True:  # wait until the temporary file holds part of the checkpoint
