@@ -63,47 +63,26 @@ def reference_ada_pool(x: torch.Tensor, beta: torch.Tensor, kernel_size: Ints, s
 
 
 # ----------------------------------------------------------------------------- fused op
-_FUSED_READY = False
-
-
 def _register_fused() -> None:
-    """Fake kernels and autograd of torch.ops.lip_det.ada_pool{1,2,3}d (the extension is loaded)."""
-    from .fused import _out_shape, _reference_vjp, _wants_graph
+    """Fake kernels and autograd of torch.ops.lip_det.ada_pool{1,2,3}d (the extension is loaded).
 
-    def fake(x, beta, kernel_size, stride, padding, ceil_mode):
-        return x.new_empty(_out_shape(x, kernel_size, stride, padding, ceil_mode))
-
-    def fake_backward(grad_out, x, beta, kernel_size, stride, padding, ceil_mode):
-        return x.new_empty(x.shape), beta.new_empty(beta.shape)
-
-    def setup_context(ctx, inputs, output):
-        x, beta, k, s, p, ceil = inputs
-        ctx.save_for_backward(x, beta)
-        ctx.geom = (k, s, p, ceil)
-
-    def make_backward(backward_op):
-        def backward(ctx, grad):
-            x, beta = ctx.saved_tensors
-            needs = ctx.needs_input_grad[:2]
-            if _wants_graph(grad, (x, beta)):
-                gx, gbeta = _reference_vjp(reference_ada_pool, grad, (x, beta), needs, ctx.geom)
-            else:
-                gx, gbeta = backward_op(grad, x, beta, *ctx.geom)
-            return (gx if needs[0] else None, gbeta if needs[1] else None, None, None, None, None)
-        return backward
+    adaPool's ops have the (x, other tensor, geometry) signature of the λ/η ops, so they share
+    their fake kernels and autograd formula (double backward through the definition above).
+    """
+    from .fused import _fake_backward_pair, _fake_pool, _make_pair_backward, _setup_pair
 
     ops = torch.ops.lip_det
     for nd in (1, 2, 3):
         name = f'lip_det::ada_pool{nd}d'
-        torch.library.register_fake(name, fake)
-        torch.library.register_fake(f'{name}_backward', fake_backward)
-        torch.library.register_autograd(name, make_backward(getattr(ops, f'ada_pool{nd}d_backward')),
-                                        setup_context=setup_context)
+        torch.library.register_fake(name, _fake_pool)
+        torch.library.register_fake(f'{name}_backward', _fake_backward_pair)
+        torch.library.register_autograd(
+            name, _make_pair_backward(getattr(ops, f'ada_pool{nd}d_backward'), reference_ada_pool),
+            setup_context=_setup_pair)
 
 
 if _ext.available():
     _register_fused()
-    _FUSED_READY = True
 
 
 # ----------------------------------------------------------------------------- public functions
