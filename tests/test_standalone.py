@@ -191,7 +191,13 @@ def test_ops_first_then_config_custom_imports(tmp_path):
 @needs_mmdet
 def test_ops_first_then_mmdet_apis():
     """mmdet.registry first loads from inside mmdet's own imports here: no import cycle."""
-    _run('''
+    out = _run('''
+        import sys
         import lip_det.ops
         from mmdet.apis import init_detector  # noqa: F401
-    ''', CHECK_REGISTERED)
+    ''', CHECK_REGISTERED, '''
+        print('apis', 'mmdet.apis' in sys.modules, MODELS.get('LIPResNet').__name__,
+              MODELS.get('AdaPool2d').__name__)
+    ''')
+    # CHECK_REGISTERED asserted every layer and backbone; this says the script got that far.
+    assert out.split()[-4:] == ['apis', 'True', 'LIPResNet', 'AdaPool2d']

@@ -452,9 +452,9 @@ def test_opcheck(case):
     torch.library.opcheck(getattr(torch.ops.lip_det, f'{case.op}_backward'), (g, *t, *scalars, *geom))
 
 
-def _compiled_matches_eager(cases: Sequence[OpCase], backend: str):
-    """Compile (fullgraph) one function that calls every case's op with ops around it; the
-    outputs and every input gradient equal eager mode."""
+def _compiled_and_eager(cases: Sequence[OpCase], backend: str) -> list:
+    """Compile (fullgraph) one function that calls every case's op with ops around it; return
+    (what, compiled, eager, rtol, atol) for its outputs and every input gradient."""
     made = [_fixed(case, seed=11 + i) for i, case in enumerate(cases)]
     inputs = [_on(tensors, F32) for (tensors, _), _ in made]
     ops = [_fused_fn(case) for case in cases]
@@ -475,16 +475,22 @@ def _compiled_matches_eager(cases: Sequence[OpCase], backend: str):
     eager = outputs_and_grads(f)
     compiled = outputs_and_grads(torch.compile(f, fullgraph=True, backend=backend))
     owner = [case.id for case, ts in zip(cases, inputs) for _ in ts]
-    for case, a, b in zip(cases, compiled[0], eager[0]):
-        _assert_close(a, b, 1e-5, 1e-5, f'{case.id} {backend} output')
-    for i, (a, b) in enumerate(zip(compiled[1], eager[1])):
-        _assert_close(a, b, 1e-4, 1e-5 * max(1.0, b.abs().max().item()), f'{owner[i]} {backend} input grad')
+    pairs = [(f'{case.id} {backend} output', a, b, 1e-5, 1e-5)
+             for case, a, b in zip(cases, compiled[0], eager[0])]
+    pairs += [(f'{owner[i]} {backend} input grad', a, b, 1e-4, 1e-5 * max(1.0, b.abs().max().item()))
+              for i, (a, b) in enumerate(zip(compiled[1], eager[1]))]
+    return pairs
 
 
 @needs_cuda
 @each_op
 def test_torch_compile_fullgraph_aot_eager(case):
-    _compiled_matches_eager([case], 'aot_eager')
+    pairs = _compiled_and_eager([case], 'aot_eager')
+    assert len(pairs) == 1 + len(_fixed(case, seed=11)[0][0])  # the output and every input's grad
+    for what, compiled, eager, rtol, atol in pairs:
+        assert compiled.shape == eager.shape and compiled.dtype == eager.dtype, what
+        torch.testing.assert_close(compiled.cpu(), eager.cpu(), rtol=rtol, atol=atol,
+                                   msg=lambda m, what=what: f'{what}: {m}')
 
 
 @needs_cuda
@@ -493,4 +499,9 @@ def test_torch_compile_fullgraph_inductor_all_ops():
     from torch.utils._triton import has_triton
     if DEV == 'cuda' and not has_triton():
         pytest.skip('inductor on CUDA needs Triton, which this torch lacks')
-    _compiled_matches_eager(OPS, 'inductor')
+    pairs = _compiled_and_eager(OPS, 'inductor')
+    assert len(pairs) >= 2 * len(OPS)  # every op's output and at least its x gradient
+    for what, compiled, eager, rtol, atol in pairs:
+        assert compiled.shape == eager.shape and compiled.dtype == eager.dtype, what
+        torch.testing.assert_close(compiled.cpu(), eager.cpu(), rtol=rtol, atol=atol,
+                                   msg=lambda m, what=what: f'{what}: {m}')
