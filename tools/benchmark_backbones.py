@@ -1,14 +1,18 @@
 """Compare the pooled backbones with ResNet: parameters, FLOPs, CPU time and peak memory.
 
 For each backbone: parameters (backbone, and with the 1000-class fc of the classification model
-the papers count), GFLOPs at 224x224 counted by mmengine's ``FlopAnalyzer`` (one multiply-add =
-one FLOP, as in the papers' 4.12G for ResNet-50), and CPU forward / forward+backward time and peak
-memory at 224x224 and 800x1216, with ratios to the plain ResNet of the same depth.
+the papers count: last-stage channels x 1000 + 1000, the channels read from the built backbone,
+512 for ResNet-18/34, 2048 for ResNet-50 and deeper, 1024 for DenseNet-121), GFLOPs at 224x224
+counted by mmengine's ``FlopAnalyzer`` (one multiply-add = one FLOP, as in the papers' 4.12G for
+ResNet-50), and CPU forward / forward+backward time and peak memory at 224x224 and 800x1216, with
+ratios to the plain ResNet of the same depth.
 
-FLOPs of the pooling ops: mmengine counts convs, norms and linears only, so the LIP / SoftPool /
-Max-Ent / Gaussian ops are traced as single custom ops with handles of their own: per input
-element one FLOP for ``exp`` (plus one for ``λ·x`` in Max-Ent), per output ``2k + 1`` (the
-weighted sum and the weight sum over a k-pixel window, one division), Gaussian ``2k + 4``.
+FLOPs of the pooling ops: mmengine counts convs, norms and linears only (a pooling op, fused or
+plain-PyTorch, adds nothing to its count), so each LIP / SoftPool / Max-Ent / Gaussian pooling
+layer is counted by a forward hook from its input, its output and its window of k pixels: per
+input element one FLOP for ``exp`` (plus one for ``λ·x`` in Max-Ent), per output ``2k + 1`` (the
+weighted sum and the weight sum over the window, one division), Gaussian ``2k + 4``. The convs
+and norms of the layers' logit / λ / η nets are mmengine's.
 
 Timing and memory: every (backbone, size, pass) runs in a fresh subprocess (one at a time, all
 threads), which builds the model, resets the process's peak-RSS mark, runs ``--warmup`` untimed
@@ -28,7 +32,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -37,16 +40,15 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-FC_PARAMS = {'ResNet': 2048 * 1000 + 1000, 'DenseNet': 1024 * 1000 + 1000}
+NUM_CLASSES = 1000  # the classifier whose fc the papers' parameter counts include
 SMALL = (224, 224)
 BIG = (800, 1216)
 
@@ -85,110 +87,81 @@ def build(cfg: dict) -> torch.nn.Module:
     return model
 
 
+def fc_params(model: torch.nn.Module, num_classes: int = NUM_CLASSES) -> int:
+    """Parameters of the classification fc on ``model``: its last output's channels (the last
+    stage with the default ``out_indices``; read from a 1x3x64x64 forward) x classes + biases."""
+    training = model.training
+    model.eval()
+    with torch.no_grad():
+        outs = model(torch.zeros(1, 3, 64, 64))
+    model.train(training)
+    last = outs[-1] if isinstance(outs, (tuple, list)) else outs
+    return int(last.shape[1]) * num_classes + num_classes
+
+
 # ----------------------------------------------------------------------------- FLOPs
-_PROXIES: Dict[str, Any] = {}
+def _pool_formulas() -> Dict[type, Tuple[int, int, int]]:
+    """Pooling layer class -> (FLOPs per input element, per window pixel of an output, per
+    output); a layer takes the entry of the nearest class in its hierarchy."""
+    from lip_det.layers import (GaussianPool2d, LIPPool2d, MaxEntPool2d, SoftPool1d, SoftPool2d,
+                                SoftPool3d)
+    from lip_det.layers.lip_logits import LIPLayer  # the LIP layers of the backbones
+    lip = soft = (1, 2, 1)
+    return {LIPLayer: lip, LIPPool2d: lip, SoftPool1d: soft, SoftPool2d: soft, SoftPool3d: soft,
+            MaxEntPool2d: (2, 2, 1), GaussianPool2d: (0, 2, 4)}
 
 
-def _proxy_ops() -> Dict[str, Any]:
-    """Custom ops wrapping the reference pooling functions, so that a jit trace shows each call
-    as one node the FLOP counter can give a handle (names ``lip_det_flops::<op>``)."""
-    if _PROXIES:
-        return _PROXIES
-    from lip_det.ops import reference as ref
-    orig = {n: getattr(ref, n) for n in ('lip_pool2d', 'soft_pool2d', 'maxent_pool2d', 'gauss_pool2d')}
-
-    @torch.library.custom_op('lip_det_flops::lip_pool2d', mutates_args=())
-    def lip(x: Tensor, logit: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
-        return orig['lip_pool2d'](x, logit, tuple(k), tuple(s), tuple(p), ceil)
-
-    @torch.library.custom_op('lip_det_flops::soft_pool2d', mutates_args=())
-    def soft(x: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
-        return orig['soft_pool2d'](x, tuple(k), tuple(s), tuple(p), ceil)
-
-    @torch.library.custom_op('lip_det_flops::maxent_pool2d', mutates_args=())
-    def maxent(x: Tensor, lam: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
-        return orig['maxent_pool2d'](x, lam, tuple(k), tuple(s), tuple(p), ceil)
-
-    @torch.library.custom_op('lip_det_flops::gauss_pool2d', mutates_args=())
-    def gauss(x: Tensor, eta: Tensor, k: List[int], s: List[int], p: List[int], ceil: bool) -> Tensor:
-        return orig['gauss_pool2d'](x, eta, tuple(k), tuple(s), tuple(p), ceil)
-
-    _PROXIES.update(lip_pool2d=lip, soft_pool2d=soft, maxent_pool2d=maxent, gauss_pool2d=gauss)
-    return _PROXIES
+def _window_pixels(kernel, nd: int) -> int:
+    kernel = (kernel,) * nd if isinstance(kernel, int) else tuple(kernel) * (nd // len(kernel))
+    pixels = 1
+    for k in kernel:
+        pixels *= int(k)
+    return pixels
 
 
-@contextlib.contextmanager
-def _traceable_pooling():
-    """Route the pooling ops through the proxies (reference path) while counting FLOPs."""
-    from lip_det.ops import reference as ref
-    proxies = _proxy_ops()
-    saved_env = os.environ.get('LIP_DET_OPS')
-    saved = {n: getattr(ref, n) for n in proxies}
-    os.environ['LIP_DET_OPS'] = 'reference'
-    for name, op in proxies.items():
-        setattr(ref, name, lambda *a, _op=op: _op(*[list(v) if isinstance(v, tuple) else v
-                                                      for v in a]))
+def pool_flops(model: torch.nn.Module, size=SMALL) -> int:
+    """FLOPs of the pooling ops in one forward of a 3 x ``size`` image, counted by forward hooks
+    on the pooling layers from their input and output sizes and window (nothing is replaced)."""
+    from lip_det.layers.pooling import fit_window
+    formulas = _pool_formulas()
+    total = [0]
+
+    def hook(module, args, kwargs, output) -> None:
+        per_input, per_pixel, per_output = module_formula[module]
+        x = args[0] if args else kwargs['x']
+        nd = getattr(module, 'nd', 2)
+        # the window the op gets: fitted to maps smaller than the kernel, as the layer does
+        kernel, _ = fit_window(x, module.kernel_size, module.stride, module.padding, nd)
+        total[0] += (x.numel() * per_input
+                     + output.numel() * (per_pixel * _window_pixels(kernel, nd) + per_output))
+
+    module_formula: Dict[torch.nn.Module, Tuple[int, int, int]] = {}
+    for module in model.modules():  # each pooling layer's forward runs one pooling op
+        formula = next((formulas[c] for c in type(module).__mro__ if c in formulas), None)
+        if formula is not None:
+            module_formula[module] = formula
+    handles = [m.register_forward_hook(hook, with_kwargs=True) for m in module_formula]
+    model.eval()
     try:
-        yield
+        with torch.no_grad():
+            model(torch.randn(1, 3, *size))
     finally:
-        for name, fn in saved.items():
-            setattr(ref, name, fn)
-        if saved_env is None:
-            os.environ.pop('LIP_DET_OPS', None)
-        else:
-            os.environ['LIP_DET_OPS'] = saved_env
-
-
-def _int_list(val) -> List[int]:
-    ivalue = val.toIValue()
-    if ivalue is not None:
-        return list(ivalue)
-    return [int(i.toIValue()) for i in val.node().inputs()]
-
-
-def _pool_handle(kernel_arg: int, per_input: int, per_window_pixel: int, per_output: int):
-    """FLOPs = numel(x)·per_input + numel(out)·(per_window_pixel·k + per_output)."""
-    from mmengine.analysis.jit_handles import get_shape
-
-    def handle(inputs, outputs) -> int:
-        numel_in = 1
-        for d in get_shape(inputs[0]):
-            numel_in *= d
-        numel_out = 1
-        for d in get_shape(outputs[0]):
-            numel_out *= d
-        window = 1
-        for k in _int_list(inputs[kernel_arg]):
-            window *= k
-        return numel_in * per_input + numel_out * (per_window_pixel * window + per_output)
-
-    return handle
-
-
-POOL_HANDLES = {
-    # op: (index of kernel_size, per input, per window pixel, per output)
-    'lip_det_flops::lip_pool2d': (2, 1, 2, 1),
-    'lip_det_flops::soft_pool2d': (1, 1, 2, 1),
-    'lip_det_flops::maxent_pool2d': (2, 2, 2, 1),
-    'lip_det_flops::gauss_pool2d': (2, 0, 2, 4),
-}
+        for handle in handles:
+            handle.remove()
+    return total[0]
 
 
 def count_flops(model: torch.nn.Module, size=SMALL) -> Dict[str, float]:
     """Total and pooling-op GFLOPs of one 3 x ``size`` image."""
     from mmengine.analysis import FlopAnalyzer
+    pool = pool_flops(model, size)
     model.eval()
-    with _traceable_pooling(), torch.no_grad():
+    with torch.no_grad():
         analyzer = FlopAnalyzer(model, (torch.randn(1, 3, *size),))
-        for op, args in POOL_HANDLES.items():
-            analyzer.set_op_handle(op, _pool_handle(*args))
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         analyzer.tracer_warnings('none')
-        total = analyzer.total()
-        by_op = analyzer.by_operator()
-    # by_operator names ops without their namespace.
-    pool = sum(v for k, v in by_op.items() if f'lip_det_flops::{k}' in POOL_HANDLES)
-    return dict(gflops=total / 1e9, pool_gflops=pool / 1e9)
+        traced = analyzer.total()
+    return dict(gflops=(traced + pool) / 1e9, pool_gflops=pool / 1e9)
 
 
 # ----------------------------------------------------------------------------- time and memory
@@ -298,7 +271,7 @@ def benchmark(args) -> dict:
         cfg = specs[name]
         model = build(cfg)
         n = sum(p.numel() for p in model.parameters())
-        fc = FC_PARAMS['DenseNet' if cfg['type'] == 'LIPDenseNet' else 'ResNet']
+        fc = fc_params(model)
         rows.append(dict(model=name, cfg=cfg, params_m=n / 1e6, params_with_fc_m=(n + fc) / 1e6,
                          **count_flops(model)))
         del model

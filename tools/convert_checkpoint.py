@@ -24,13 +24,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from lip_det.checkpoints.formats import FORMAT_ALIASES, FORMATS  # noqa: E402
-from lip_det.checkpoints.key_maps import FORMAT_BACKBONES  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command-line arguments."""
     formats = '\n'.join(f'  {s.name:<13} {s.description} -> '
-                        f'{FORMAT_BACKBONES.get(s.name, "the backbone of its config")}'
+                        f'{s.backbone or "the backbone of its config"}'
                         for s in FORMATS.values())
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -42,7 +41,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         f'(aliases: {", ".join(sorted(FORMAT_ALIASES))}); default: detect')
     parser.add_argument('--arch', help="architecture, e.g. resnet50 or 50 (default: detect; "
                                        'if given it must agree with the checkpoint)')
-    parser.add_argument('--backbone-type', choices=sorted(set(FORMAT_BACKBONES.values())),
+    parser.add_argument('--backbone-type',
+                        choices=sorted({s.backbone for s in FORMATS.values() if s.backbone}),
                         help='mmpretrain checkpoints only: the backbone type when the checkpoint '
                              'holds no config (e.g. SoftPoolResNet, whose keys are a plain '
                              "ResNet's); if it holds one, this must agree with it")

@@ -254,7 +254,7 @@ class DenseBottleneckLIP(nn.Module):
 
 
 DENSENETS = {121: (32, (6, 12, 24, 16), 64), 161: (48, (6, 12, 36, 24), 96),
-             169: (32, (6, 12, 32, 32), 64)}
+             169: (32, (6, 12, 32, 32), 64), 201: (32, (6, 12, 48, 32), 64)}
 
 
 class RefLIPDenseNet(nn.Module):

@@ -1,9 +1,10 @@
 """Convert an ImageNet classification checkpoint into a detection-backbone checkpoint.
 
 Pipeline: safe load -> unwrap/strip ``module.`` -> detect (or check) format and architecture ->
-rename keys with the format's table in ``key_maps`` (dropping the classifier) -> compare with
-the target backbone's own ``state_dict()`` -> write ``{'state_dict', 'meta'}`` atomically. The
-output holds only tensors and plain Python values, so mmengine's ``Pretrained`` init (and any
+map keys with the format's rule in ``formats.FORMATS`` (drop the classifier's prefixes; for an
+mmpretrain classifier also strip ``backbone.``) -> compare with the target backbone's own
+``state_dict()`` -> write ``{'state_dict', 'meta'}`` atomically. The output holds only tensors
+and plain Python values, so mmengine's ``Pretrained`` init (and any
 ``torch.load(weights_only=True)``) reads it.
 """
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from . import key_maps
 from .formats import FORMATS, backbone_config, detect_arch, detect_format, resolve_format
 from .output import atomic_torch_save, check_output_path
 from .safe_load import CheckpointError, extract_state_dict, load_checkpoint_file, sha256_file
@@ -125,22 +125,25 @@ def _cfg_str(cfg: Mapping[str, Any]) -> str:
 
 def map_keys(fmt: str, state_dict: Mapping[str, torch.Tensor]
              ) -> Tuple[Dict[str, torch.Tensor], List[str], Dict[str, str]]:
-    """Apply the format's key table: returns (mapped state_dict, dropped keys, renames)."""
-    rules = [(re.compile(rx), repl) for rx, repl in key_maps.KEY_MAPS[resolve_format(fmt)]]
+    """Apply the format's key rule: returns (mapped state_dict, dropped keys, renames).
+
+    A key that starts with one of the format's ``drop_prefixes`` is dropped; one that starts with
+    its ``strip_prefix`` loses that prefix (and is listed in the renames); any other key is kept
+    as it is. Two source keys landing on one name is an error.
+    """
+    spec = FORMATS[resolve_format(fmt)]
+    strip = spec.strip_prefix
     mapped: Dict[str, torch.Tensor] = {}
     dropped: List[str] = []
     renamed: Dict[str, str] = {}
     for key, value in state_dict.items():
-        new = key
-        for rx, repl in rules:
-            if rx.match(key):
-                new = None if repl is None else rx.sub(repl, key, count=1)
-                break
-        if new is None:
+        if key.startswith(spec.drop_prefixes):
             dropped.append(key)
             continue
+        new = key[len(strip):] if strip and key.startswith(strip) else key
         if new in mapped:
-            raise CheckpointError(f'key table for {fmt!r} maps two source keys onto {new!r}')
+            raise CheckpointError(f'the key rule of {spec.name!r} maps two source keys onto '
+                                  f'{new!r}')
         if new != key:
             renamed[key] = new
         mapped[new] = value
@@ -183,9 +186,8 @@ def _parse_arch(arch: str, family: str) -> str:
 _NON_STRUCTURAL_ARGS = frozenset({'init_cfg', 'pretrained', 'out_indices', 'frozen_stages',
                                   'norm_eval', 'with_cp', 'drop_rate', 'drop_path_rate'})
 # The backbone type a family of reference keys implies (plain ResNet keys: see _SHARED_KEYS).
-_MMPRETRAIN_KEY_TYPES = {'lip': 'LIPResNet', 'lip_densenet': 'LIPDenseNet',
-                         'maxent': 'MaxEntResNet', 'gaussian': 'GaussianResNet',
-                         'torchvision': 'ResNet', 'softpool': 'ResNet'}
+_MMPRETRAIN_KEY_TYPES = {spec.name: 'ResNet' if spec.name in _SHARED_KEYS else spec.backbone
+                         for spec in FORMATS.values() if spec.backbone is not None}
 _MAX_CFG_TEXT = 1 << 20
 
 

@@ -1,18 +1,29 @@
-"""The reference checkpoint formats: how to recognise them and which backbone each one feeds.
+"""The one table of reference checkpoint formats: how to recognise each, how its keys map onto the
+backbone, and which backbone it feeds.
 
-Detection looks only at key names and shapes (never at pickled code). The key renaming and the
-target backbone class of each format live in ``key_maps.py``; this module says which format and
-which architecture a given checkpoint is.
+Detection looks only at key names and shapes (never at pickled code). Each ``FormatSpec`` holds
+all there is to one format: its description, the architecture detector that applies
+(``family``), the registered backbone type it converts to (``backbone``; None for an
+``mmpretrain`` classifier, whose backbone type and arguments come from its embedded config
+``meta['cfg']`` or, without one, from its stripped keys: ``convert._mmpretrain_backbone``) and
+its key rule, which ``convert.map_keys`` applies to the keys after any ``module.`` prefix has
+been stripped: a key that starts with one of ``drop_prefixes`` is the classifier and is dropped,
+a key that starts with ``strip_prefix`` loses that prefix, any other key is kept unchanged.
+
+The backbones keep the references' module names (LIP-ResNet's shortcuts are
+``downsample.{lip,conv,bn}`` as in the reference; LIP-DenseNet keeps the reference's
+``features.*`` tree), so with BN a reference ImageNet state dict minus its classifier *is* the
+backbone's state dict; the converter then checks the result against the backbone's own
+``state_dict()``, strictly.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
-from .key_maps import FORMAT_BACKBONES
 from .safe_load import CheckpointError
 
 __all__ = ['FormatSpec', 'FORMATS', 'FORMAT_ALIASES', 'resolve_format', 'detect_format',
@@ -21,27 +32,39 @@ __all__ = ['FormatSpec', 'FORMATS', 'FORMAT_ALIASES', 'resolve_format', 'detect_
 
 @dataclass(frozen=True)
 class FormatSpec:
-    """One reference checkpoint format."""
+    """One reference checkpoint format: what it is, how its keys map, which backbone it feeds."""
 
     name: str
     description: str
     family: str  # 'resnet' or 'densenet': which architecture detector applies; 'classifier':
     # a whole classifier whose backbone is read from its config meta or its stripped keys
+    backbone: Optional[str]  # the registered backbone type; None: read from the checkpoint
+    drop_prefixes: Tuple[str, ...]  # keys starting with one of these (the classifier): dropped
+    strip_prefix: str = ''  # removed from the keys that start with it (the backbone's own keys)
 
+
+_DROP_FC = ('fc.',)
 
 FORMATS: Dict[str, FormatSpec] = {
     spec.name: spec
     for spec in (
-        FormatSpec('lip', 'LIP reference LIP-ResNet (sebgao/LIP)', 'resnet'),
-        FormatSpec('lip_densenet', 'LIP reference LIP-DenseNet (sebgao/LIP)', 'densenet'),
-        FormatSpec('softpool', 'SoftPool reference ResNet (alexandrosstergiou/SoftPool)', 'resnet'),
+        FormatSpec('lip', 'LIP reference LIP-ResNet (sebgao/LIP)', 'resnet', 'LIPResNet',
+                   _DROP_FC),
+        FormatSpec('lip_densenet', 'LIP reference LIP-DenseNet (sebgao/LIP)', 'densenet',
+                   'LIPDenseNet', ('classifier.',)),
+        FormatSpec('softpool', 'SoftPool reference ResNet (alexandrosstergiou/SoftPool)', 'resnet',
+                   'SoftPoolResNet', _DROP_FC),
         FormatSpec('maxent', 'GFGP reference Max-Entropy-pooling ResNet (Kobayashi, ICCV 2019)',
-                   'resnet'),
+                   'resnet', 'MaxEntResNet', _DROP_FC),
         FormatSpec('gaussian', 'iSP-Gaussian-pooling reference ResNet (Kobayashi, NeurIPS 2019)',
-                   'resnet'),
-        FormatSpec('torchvision', 'torchvision ResNet (torchvision.models.resnet*)', 'resnet'),
+                   'resnet', 'GaussianResNet', _DROP_FC),
+        FormatSpec('torchvision', 'torchvision ResNet (torchvision.models.resnet*)', 'resnet',
+                   'ResNet', _DROP_FC),
+        # mmpretrain's ImageClassifier (and lip_det.classification's): the backbone is the prefix,
+        # the neck (global pooling, no tensors) and the head (fc) are the classifier.
         FormatSpec('mmpretrain', 'mmpretrain ImageClassifier Runner checkpoint (backbone.*, '
-                   'head.*; also lip_det.classification)', 'classifier'),
+                   'head.*; also lip_det.classification)', 'classifier', None,
+                   ('neck.', 'head.'), strip_prefix='backbone.'),
     )
 }
 
@@ -157,8 +180,9 @@ def detect_arch(state_dict: Mapping[str, torch.Tensor], family: str) -> str:
 def backbone_config(fmt: str, arch: str) -> Dict[str, Any]:
     """The mmdet backbone config whose state_dict a converted checkpoint must match exactly."""
     depth = int(re.sub(r'\D', '', arch))
-    fmt = resolve_format(fmt)
-    if fmt not in FORMAT_BACKBONES:
-        raise ValueError(f'src_format {fmt!r} has no fixed backbone type (it is read from the '
-                         f'checkpoint); one of {sorted(FORMAT_BACKBONES)} is needed here')
-    return dict(type=FORMAT_BACKBONES[fmt], depth=depth)
+    spec = FORMATS[resolve_format(fmt)]
+    if spec.backbone is None:
+        fixed = sorted(s.name for s in FORMATS.values() if s.backbone is not None)
+        raise ValueError(f'src_format {spec.name!r} has no fixed backbone type (it is read from '
+                         f'the checkpoint); one of {fixed} is needed here')
+    return dict(type=spec.backbone, depth=depth)

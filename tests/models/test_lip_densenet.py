@@ -9,11 +9,12 @@ from tests.models.common import FC_PARAMS_D121, build, logit_modules, n_params
 from lip_det.layers.lip_logits import LIPLayer
 
 SIZE = 32  # the smallest input whose last LIP (after 3 poolings) still sees 2x2
+# The last entry is torchvision's DenseNet classifier width (densenet121/161/169/201).
 CHANNELS = {121: (256, 512, 1024, 1024), 169: (256, 512, 1280, 1664),
-            161: (384, 768, 2112, 2208)}
+            161: (384, 768, 2112, 2208), 201: (256, 512, 1792, 1920)}
 
 
-@pytest.mark.parametrize('depth', [121, 161, 169])
+@pytest.mark.parametrize('depth', [121, 161, 169, 201])
 def test_output_shapes(depth):
     model = build('LIPDenseNet', depth=depth).eval()
     assert model.out_channels == CHANNELS[depth]
@@ -139,7 +140,7 @@ def test_group_norm():
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(depth=201), 'depth'), (dict(out_indices=(4,)), 'out_indices'),
+    (dict(depth=264), 'depth'), (dict(out_indices=(4,)), 'out_indices'),  # 264: not torchvision's
     (dict(frozen_stages=5), 'frozen_stages'), (dict(logit_module='x'), 'logit_module'),
     (dict(lip_transitions=(True,)), 'lip_transitions'), (dict(drop_rate=1.5), 'drop_rate'),
 ])

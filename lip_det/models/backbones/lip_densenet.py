@@ -1,4 +1,4 @@
-"""LIP-DenseNet (121/161/169) as an mmdet backbone with multi-scale outputs for FPN.
+"""LIP-DenseNet (121/161/169/201) as an mmdet backbone with multi-scale outputs for FPN.
 
 Architecture of the reference LIP-DenseNet-121: torchvision's DenseNet-BC whose stem max-pool
 ``features.pool0`` is ``SimplifiedLIP`` (logit ``gate(IN(conv3x3))``, keys ``logit.conv1``,
@@ -129,10 +129,10 @@ class _Transition(BaseModule):
 
 @MODELS.register_module()
 class LIPDenseNet(BaseModule):
-    """LIP-DenseNet-121/161/169 backbone with mmdet's backbone contract.
+    """LIP-DenseNet-121/161/169/201 backbone with mmdet's backbone contract.
 
     Args:
-        depth: 121, 161 or 169.
+        depth: 121, 161, 169 or 201 (torchvision's DenseNet-BC layouts).
         in_channels: image channels.
         out_indices: which dense blocks' (pre-activated) outputs to return, from 0..3.
         frozen_stages: -1 none; 0 the stem; i also stages 1..i (see module docstring).
@@ -154,6 +154,7 @@ class LIPDenseNet(BaseModule):
         121: (32, (6, 12, 24, 16), 64),
         161: (48, (6, 12, 36, 24), 96),
         169: (32, (6, 12, 32, 32), 64),
+        201: (32, (6, 12, 48, 32), 64),
     }
 
     def __init__(self, depth: int = 121, in_channels: int = 3,

@@ -21,7 +21,7 @@ import lip_det  # noqa: F401  (installs the checkpoint loader)
 from lip_det.checkpoints import CheckpointError
 from lip_det.compat import load_from_local, runner_checkpoint_globals, runner_checkpoint_scope
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class _Evil:
