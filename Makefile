@@ -15,7 +15,7 @@ setup:
 demo: setup
 	bash tools/run_demo.sh
 
-# The small-object benchmark: pooled backbones vs plain ResNet over several seeds (~4 h on
+# The small-object benchmark: pooled backbones vs plain ResNet over several seeds (~5 h on
 # 2 cores, resumable: rerun to continue). Protocol and results: docs/small_object_comparison.md.
 compare: setup
 	bash tools/run_compare.sh

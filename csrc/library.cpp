@@ -1,5 +1,6 @@
 // The operator library lip_det: schemas (ops.cpp: define_ops) and the Python module that holds
-// their fake (meta) kernels and autograd formulas (lip_det/ops/fused.py). The backends register
+// their fake (meta) kernels and autograd formulas (lip_det/ops/table.py, which registers them for
+// every entry of the op table; importing it imports every method's module). The backends register
 // their kernels with TORCH_LIBRARY_IMPL (cpu/weighted_pool_cpu.cpp, cuda/pool_cuda.cu).
 #include <Python.h>
 
@@ -8,7 +9,7 @@
 #include "pool_ops.h"
 
 TORCH_LIBRARY(lip_det, m) {
-  m.set_python_module("lip_det.ops.fused");
+  m.set_python_module("lip_det.ops.table");
   lip_det::define_ops(m);
 }
 

@@ -48,6 +48,24 @@ LIPDET_HD int64_t cover_end(const Dim& d, int64_t i) {
   return o < d.out ? o : d.out;
 }
 
+// The pooled planes as a kernel sees them: the three window dimensions and the sizes of one
+// input and one output plane (a tensor is N·C such planes, one after another).
+struct PlaneShape {
+  Dim d, h, w;
+  int64_t in_plane, out_plane;
+};
+
+// Position inside a plane.
+struct Index3 {
+  int64_t d, h, w;
+};
+
+// Where flat index i of one output plane (output = true) or input plane lies.
+LIPDET_HD Index3 plane_index(const PlaneShape& s, int64_t i, bool output) {
+  const int64_t W = output ? s.w.out : s.w.in, H = output ? s.h.out : s.h.in;
+  return {i / (W * H), (i / W) % H, i % W};
+}
+
 LIPDET_HD float bits_to_float(int32_t b) {
 #if defined(__CUDA_ARCH__)
   return __int_as_float(b);

@@ -22,6 +22,7 @@ struct Geometry {
   int64_t planes() const { return n * c; }
   int64_t in_plane() const { return d.in * h.in * w.in; }
   int64_t out_plane() const { return d.out * h.out * w.out; }
+  PlaneShape plane_shape() const { return {d, h, w, in_plane(), out_plane()}; }
 };
 
 Geometry make_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,

@@ -1,7 +1,7 @@
 """Fused vs plain-PyTorch pooling ops on this CPU or GPU: time, peak memory and the bandwidth floor.
 
 For each method (LIP; LIP with InstanceNorm and SoftGate fused, ``lip_gated``, the op LIP-ResNet
-calls; SoftPool, Max-Ent, Gaussian) and detection-sized shape, measures side by
+calls; SoftPool, Max-Ent, Gaussian, adaPool) and detection-sized shape, measures side by
 side in one run: forward time (inference, no autograd), forward+backward time, and the peak
 memory allocated above the inputs during forward+backward, of three implementations:
 
@@ -9,7 +9,9 @@ memory allocated above the inputs during forward+backward, of three implementati
 - ``plain``: ``lip_det.ops.reference``, the plain-PyTorch fallback (window-max subtraction,
   exact for every geometry);
 - ``expr``: the authors' expression, e.g. ``avg_pool(x·e^l) / avg_pool(e^l)`` for LIP (the
-  fastest plain-PyTorch form; it overflows once logits pass ~88 in float32).
+  fastest plain-PyTorch form; it overflows once logits pass ~88 in float32). adaPool's authors
+  ship CUDA only: its ``expr`` is the ``F.unfold`` form a user would write instead (every
+  window's pixels materialised, softmax over them).
 
 Also measures the memory-bandwidth floor of each shape: copying the op's input tensors into
 preallocated buffers (each input byte read once and written once), and states each forward as
@@ -57,9 +59,9 @@ from lip_det.ops import _ext, reference  # noqa: E402
 
 SHAPES = {'lip_stem': ((2, 64, 400, 672), (3, 3), (2, 2), (1, 1)),
           'stage_transition': ((2, 256, 200, 336), (3, 3), (2, 2), (1, 1))}
-METHODS = ('lip', 'lip_gated', 'soft', 'maxent', 'gauss')
+METHODS = ('lip', 'lip_gated', 'soft', 'maxent', 'gauss', 'ada')
 OP_NAMES = {'lip': 'lip_pool2d', 'lip_gated': 'lip_pool2d_gated', 'soft': 'soft_pool2d',
-            'maxent': 'maxent_pool2d', 'gauss': 'gauss_pool2d'}
+            'maxent': 'maxent_pool2d', 'gauss': 'gauss_pool2d', 'ada': 'ada_pool2d'}
 # Arguments between the tensors and the window geometry: lip_gated's InstanceNorm eps and
 # SoftGate coeff, LIP-ResNet's values.
 SCALARS = {'lip_gated': (1e-5, 12.0)}
@@ -91,6 +93,8 @@ def _cpu_inputs(method: str, shape: Sequence[int], seed: int) -> List[torch.Tens
         return [x, torch.randn(n, c, 1, 1, generator=gen).sigmoid_()]
     if method == 'gauss':  # η = softplus(...) per sample and channel
         return [x, torch.nn.functional.softplus(torch.randn(n, c, 1, 1, generator=gen))]
+    if method == 'ada':  # AdaPool2d: β = sigmoid(θ) per channel
+        return [x, torch.randn(1, c, 1, 1, generator=gen).sigmoid_()]
     return [x]
 
 
@@ -125,6 +129,22 @@ class Expression:
         mean = F.avg_pool2d(x, k, s, p, ceil_mode, count_include_pad=False)
         var = F.avg_pool2d(x * x, k, s, p, ceil_mode, count_include_pad=False) - mean * mean
         return mean + eta * var.clamp(min=reference.GAUSS_VAR_EPS).sqrt()
+
+    @staticmethod
+    def ada_pool2d(x, beta, k, s, p, ceil_mode=False):
+        if ceil_mode:
+            raise ValueError('the unfold expression of adaPool covers ceil_mode=False only')
+        n, c, h, w = x.shape
+        oh = (h + 2 * p[0] - k[0]) // s[0] + 1
+        ow = (w + 2 * p[1] - k[1]) // s[1] + 1
+        cols = F.unfold(x, k, padding=p, stride=s).view(n, c, k[0] * k[1], oh * ow)
+        valid = F.unfold(x.new_ones(1, 1, h, w), k, padding=p, stride=s).view(1, 1, -1, oh * ow) > 0
+        mean = (cols * valid).sum(2, keepdim=True) / valid.sum(2, keepdim=True)
+        dsc = 2 * (cols * mean).abs() / (cols * cols + mean * mean).clamp_min(1e-12)
+        w_dsc = torch.softmax(dsc.masked_fill(~valid, float('-inf')), dim=2)
+        w_max = torch.softmax(cols.masked_fill(~valid, float('-inf')), dim=2)
+        y = beta.view(1, c, 1) * (w_dsc * cols).sum(2) + (1 - beta.view(1, c, 1)) * (w_max * cols).sum(2)
+        return y.view(n, c, oh, ow)
 
 
 def one_call_ms(fn: Callable[[], object]) -> Tuple[float, float]:

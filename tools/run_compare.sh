@@ -5,7 +5,8 @@
 #
 # Usage: bash tools/run_compare.sh    (needs a ready environment: tools/setup_env.sh)
 # Every step is resumable: finished runs are skipped, an interrupted one resumes from its last
-# checkpoint, so rerunning after a kill loses nothing. About 28 runs of ~9 min each on 2 cores.
+# checkpoint, so rerunning after a kill loses nothing. 28 runs, ~9 min each at depth 18 and
+# ~17 min at depth 50 on 2 cores: about 5 h.
 # Env: PYTHON (default .venv/bin/python), WORK_DIR (default work_dirs/compare), STEPS (default
 #      "r18 families bottleneck adapool": which of the comparisons to run, in that order),
 #      REPORT_ONLY=1 (rewrite the summaries from the finished runs, train nothing).

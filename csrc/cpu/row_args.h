@@ -135,8 +135,9 @@ LIPDET_DECLARE_ROW_KERNELS(rows_default)
 LIPDET_DECLARE_ROW_KERNELS(rows_avx2)
 LIPDET_DECLARE_ROW_KERNELS(rows_avx512)
 
-// Which build of the row kernels runs: the best this CPU supports, or a lower one named by
-// LIP_DET_CPU_ISA=default|avx2|avx512 (read at every op call, so tests can cover each build).
+// Which build of the row kernels runs (cpu/cpu_isa.cpp): the best this CPU supports, or a lower
+// one named by LIP_DET_CPU_ISA=default|avx2|avx512, decided once per process; the op
+// lip_det::set_cpu_isa changes it.
 enum class CpuIsa : int { kDefault = 0, kAvx2 = 1, kAvx512 = 2 };
 CpuIsa cpu_isa();
 

@@ -22,26 +22,7 @@
 namespace lip_det {
 namespace {
 
-struct Shape {
-  Dim d, h, w;
-  int64_t in_plane, out_plane;
-};
-
-Shape shape_of(const Geometry& g) {
-  return {g.d, g.h, g.w, g.in_plane(), g.out_plane()};
-}
-
-__device__ __forceinline__ void split_out(const Shape& s, int64_t o, int64_t& od, int64_t& oh, int64_t& ow) {
-  ow = o % s.w.out;
-  oh = (o / s.w.out) % s.h.out;
-  od = o / (s.w.out * s.h.out);
-}
-
-__device__ __forceinline__ void split_in(const Shape& s, int64_t i, int64_t& id, int64_t& ih, int64_t& iw) {
-  iw = i % s.w.in;
-  ih = (i / s.w.in) % s.h.in;
-  id = i / (s.w.in * s.h.in);
-}
+using Shape = PlaneShape;
 
 // Logit of a pixel inside a window: from the logit tensor, or λ·x.
 template <typename scalar_t, typename acc_t>
@@ -116,8 +97,8 @@ __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const sc
                                         GateParams<acc_t> gp, Shape s, int64_t total, scalar_t* __restrict__ y) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.out_plane;
-    int64_t od, oh, ow;
-    split_out(s, idx % s.out_plane, od, oh, ow);
+    const Index3 out_at = plane_index(s, idx % s.out_plane, true);
+    const int64_t od = out_at.d, oh = out_at.h, ow = out_at.w;
     const scalar_t* xp = x + p * s.in_plane;
     WeightedSums<acc_t> ws;
     if constexpr (LIP)
@@ -139,8 +120,8 @@ __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scal
                                       acc_t* __restrict__ yout, acc_t* __restrict__ glam) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.out_plane;
-    int64_t od, oh, ow;
-    split_out(s, idx % s.out_plane, od, oh, ow);
+    const Index3 out_at = plane_index(s, idx % s.out_plane, true);
+    const int64_t od = out_at.d, oh = out_at.h, ow = out_at.w;
     const scalar_t* xp = x + p * s.in_plane;
     const acc_t g = static_cast<acc_t>(grad[idx]);
     WeightedSums<acc_t> ws;
@@ -167,8 +148,8 @@ __global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const sca
                                        scalar_t* __restrict__ gl, acc_t* __restrict__ gz) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.in_plane;
-    int64_t id, ih, iw;
-    split_in(s, idx % s.in_plane, id, ih, iw);
+    const Index3 in_at = plane_index(s, idx % s.in_plane, false);
+    const int64_t id = in_at.d, ih = in_at.h, iw = in_at.w;
     const acc_t xv = static_cast<acc_t>(x[idx]);
     const int64_t ob = p * s.out_plane;
     PixelGrad<acc_t> g;
@@ -228,8 +209,8 @@ __global__ void gauss_forward_kernel(const scalar_t* __restrict__ x, const acc_t
                                      bool per_output, Shape s, int64_t total, scalar_t* __restrict__ y) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.out_plane;
-    int64_t od, oh, ow;
-    split_out(s, idx % s.out_plane, od, oh, ow);
+    const Index3 out_at = plane_index(s, idx % s.out_plane, true);
+    const int64_t od = out_at.d, oh = out_at.h, ow = out_at.w;
     const GaussWindow<acc_t> w = gauss_window<acc_t>(x + p * s.in_plane, s.d, s.h, s.w, od, oh, ow);
     y[idx] = static_cast<scalar_t>(gauss_output(w, per_output ? eta[idx] : eta[p]));
   }
@@ -242,8 +223,8 @@ __global__ void gauss_stats_kernel(const scalar_t* __restrict__ x, const acc_t* 
                                    acc_t* __restrict__ mean, acc_t* __restrict__ geta) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.out_plane;
-    int64_t od, oh, ow;
-    split_out(s, idx % s.out_plane, od, oh, ow);
+    const Index3 out_at = plane_index(s, idx % s.out_plane, true);
+    const int64_t od = out_at.d, oh = out_at.h, ow = out_at.w;
     const GaussWindow<acc_t> w = gauss_window<acc_t>(x + p * s.in_plane, s.d, s.h, s.w, od, oh, ow);
     const acc_t g = static_cast<acc_t>(grad[idx]);
     const GaussCoef<acc_t> c = gauss_coef(w, g, per_output ? eta[idx] : eta[p]);
@@ -260,8 +241,8 @@ __global__ void gauss_gather_kernel(const scalar_t* __restrict__ x, Shape s, int
                                     const acc_t* __restrict__ mean, scalar_t* __restrict__ gx) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.in_plane;
-    int64_t id, ih, iw;
-    split_in(s, idx % s.in_plane, id, ih, iw);
+    const Index3 in_at = plane_index(s, idx % s.in_plane, false);
+    const int64_t id = in_at.d, ih = in_at.h, iw = in_at.w;
     const int64_t ob = p * s.out_plane;
     gx[idx] = static_cast<scalar_t>(gauss_pixel_gather(static_cast<acc_t>(x[idx]), s.d, s.h, s.w, id, ih,
                                                        iw, coef_a + ob, coef_b + ob, mean + ob));
@@ -288,7 +269,7 @@ struct CudaBackend {
     const at::Tensor gb = gate ? gate->shift.to(acc).contiguous() : at::Tensor();
     at::Tensor y = at::empty(g.out_shape, xc.options());
     const int64_t total = y.numel();
-    const Shape s = shape_of(g);
+    const Shape s = g.plane_shape();
     const bool soft = kind == Weighted::kSoft;
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_forward_cuda", [&] {
@@ -331,7 +312,7 @@ struct CudaBackend {
     at::Tensor gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
     at::Tensor gl = lip ? at::empty_like(lc, at::MemoryFormat::Contiguous) : at::Tensor();
     at::Tensor gz = gate ? at::empty({g.planes(), g.in_plane()}, acc_opts) : at::Tensor();
-    const Shape s = shape_of(g);
+    const Shape s = g.plane_shape();
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
@@ -425,7 +406,7 @@ struct CudaBackend {
     const WindowParam wp = window_param(eta, g, acc_type(x.scalar_type()));
     at::Tensor y = at::empty(g.out_shape, xc.options());
     const int64_t total = y.numel();
-    const Shape s = shape_of(g);
+    const Shape s = g.plane_shape();
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_gauss_forward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
@@ -450,7 +431,7 @@ struct CudaBackend {
     at::Tensor ca = at::empty({n_out}, acc_opts), cb = at::empty({n_out}, acc_opts),
                mean = at::empty({n_out}, acc_opts), geta = at::empty({g.planes(), g.out_plane()}, acc_opts);
     at::Tensor gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
-    const Shape s = shape_of(g);
+    const Shape s = g.plane_shape();
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_gauss_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;

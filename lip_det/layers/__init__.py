@@ -4,11 +4,13 @@
 """
 from .ada_pool import AdaPool1d, AdaPool2d, AdaPool3d
 from .builder import build_pooling_layer
+from .lip_logits import DenseBottleneckLIP, ProjectionLIP, SimplifiedLIP
 from .pooling import (POOLING_LAYERS, GaussianPool2d, LIPPool2d, MaxEntPool2d, SoftGate, SoftPool1d,
                       SoftPool2d, SoftPool3d, register_pooling)
 
 __all__ = [
     'SoftGate', 'LIPPool2d', 'SoftPool1d', 'SoftPool2d', 'SoftPool3d', 'MaxEntPool2d',
-    'GaussianPool2d', 'AdaPool1d', 'AdaPool2d', 'AdaPool3d', 'POOLING_LAYERS', 'register_pooling',
+    'GaussianPool2d', 'AdaPool1d', 'AdaPool2d', 'AdaPool3d', 'SimplifiedLIP', 'ProjectionLIP',
+    'DenseBottleneckLIP', 'POOLING_LAYERS', 'register_pooling',
     'build_pooling_layer'
 ]

@@ -42,7 +42,7 @@ import torch.nn as nn
 
 from lip_det.ops import lip_pool2d_gated
 
-from .pooling import SoftGate, fit_window
+from .pooling import SoftGate, _Window, register_pooling
 
 __all__ = [
     'LIP_COEFF', 'LIP_LOGIT_WIDTH', 'LogitInstanceNorm2d', 'LIPLayer', 'SimplifiedLIP',
@@ -105,19 +105,34 @@ def _init_children(module: nn.Module) -> None:
             child.init_weights()
 
 
-class LIPLayer(nn.Module):
-    """Base of the LIP layers: window geometry, ``forward(x, shared=None)`` and the zero-init."""
+def _logit_parts(net: nn.Sequential) -> Tuple[nn.Sequential, nn.Conv2d, nn.InstanceNorm2d, SoftGate]:
+    """Split a logit net ``(..., conv, ..., InstanceNorm2d, SoftGate)`` into the layers before the
+    norm, the last conv (the zero-init target), the norm and the gate (the part fused into the op)."""
+    children = list(net.children())
+    if len(children) < 3 or not isinstance(children[-1], SoftGate):
+        raise TypeError(f'a LIP logit net must end with InstanceNorm2d and SoftGate, got {net!r}')
+    convs = [m for m in children[:-2] if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise TypeError(f'a LIP logit net must have a Conv2d before its norm, got {net!r}')
+    return net[:-2], convs[-1], children[-2], children[-1]
+
+
+class LIPLayer(_Window):
+    """Base of the LIP layers: a LIP pooling window whose logit net the layer owns.
+
+    ``forward(x, shared=None)`` runs the logit net up to its norm and hands the rest, the
+    InstanceNorm and the ``SoftGate``, to the fused ``lip_pool2d_gated`` (the gate module holds
+    ``coeff``; ``compute_logit`` runs the whole net unfused, for inspection). Windows larger than
+    a small map pool the whole dimension (``fit_window``), as every pooling layer's do.
+    """
 
     def __init__(self, kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
-                 padding: IntOrTuple = 1) -> None:
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
+                 padding: IntOrTuple = 1, ceil_mode: bool = False) -> None:
+        super().__init__(kernel_size, stride, padding, ceil_mode)
 
     def zero_conv(self) -> nn.Conv2d:
-        """The conv whose zero weight makes the layer average pooling: the one before norm, gate."""
-        return self.logit_module()[-3]
+        """The conv whose zero weight makes the layer average pooling: the last before the norm."""
+        return _logit_parts(self.logit_module())[1]
 
     def logit_module(self) -> nn.Sequential:
         """The logit net; it ends with ``InstanceNorm2d, SoftGate`` (the part fused into the op)."""
@@ -128,7 +143,7 @@ class LIPLayer(nn.Module):
         return x
 
     def compute_logit(self, x: torch.Tensor, shared: Optional[torch.Tensor]) -> torch.Tensor:
-        """The importance logit for ``x`` (same shape as ``x``)."""
+        """The importance logit for ``x`` (same shape as ``x``), the net run unfused."""
         return self.logit_module()(self.logit_input(x, shared))
 
     def reset_logit(self) -> None:
@@ -141,18 +156,15 @@ class LIPLayer(nn.Module):
         self.reset_logit()
 
     def forward(self, x: torch.Tensor, shared: Optional[torch.Tensor] = None) -> torch.Tensor:
-        net = self.logit_module()
-        pre = net[:-2](self.logit_input(x, shared))
-        norm, gate = net[-2], net[-1]
+        body, _, norm, gate = _logit_parts(self.logit_module())
+        pre = body(self.logit_input(x, shared))
         weight, bias = _norm_params(norm, pre.shape[1], pre)
-        kernel, stride = fit_window(x, self.kernel_size, self.stride, self.padding)
-        return lip_pool2d_gated(x, pre, weight, bias, kernel, stride, self.padding,
+        kernel, stride, padding, ceil_mode = self._geom(x)
+        return lip_pool2d_gated(x, pre, weight, bias, kernel, stride, padding, ceil_mode,
                                 eps=norm.eps, coeff=gate.coeff)
 
-    def extra_repr(self) -> str:
-        return f'kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}'
 
-
+@register_pooling
 class SimplifiedLIP(LIPLayer):
     """LIP whose logit is ``SoftGate(IN(conv(x)))`` with a ``logit_kernel`` x ``logit_kernel`` conv."""
 
@@ -177,6 +189,7 @@ class SimplifiedLIP(LIPLayer):
         return self.logit
 
 
+@register_pooling
 class ProjectionLIP(SimplifiedLIP):
     """LIP with the paper's projection logit module ``SoftGate(IN(conv1x1(x)))`` (keys ``logit.{conv,bn}``)."""
 
@@ -226,7 +239,11 @@ class BottleneckShared(nn.Module):
 
 
 class BottleneckLIP(LIPLayer):
-    """LIP whose logit is the head ``SoftGate(IN(conv1x1(shared)))`` on a ``BottleneckShared`` output."""
+    """LIP whose logit is the head ``SoftGate(IN(conv1x1(shared)))`` on a ``BottleneckShared`` output.
+
+    Not in the pooling factory's table, unlike the other LIP layers: it pools nothing without its
+    block's shared trunk (``build_lip_head`` makes it for a LIP block).
+    """
 
     def __init__(self, channels: int, width: int = LIP_LOGIT_WIDTH,
                  kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
@@ -247,6 +264,7 @@ class BottleneckLIP(LIPLayer):
         return shared
 
 
+@register_pooling
 class DenseBottleneckLIP(LIPLayer):
     """LIP-DenseNet's transition pooling: its own trunk and head (keys ``logit.conv1`` ... ``logit.bn3``)."""
 

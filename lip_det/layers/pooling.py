@@ -133,7 +133,12 @@ class _Window(nn.Module):
 
 @register_pooling
 class LIPPool2d(_Window):
-    """LIP with an externally computed logit: ``forward(x, logit)``; logit has x's shape."""
+    """LIP with an externally computed logit: ``forward(x, logit)``; logit has x's shape.
+
+    The LIP layers that own their logit net (``SimplifiedLIP``, ``ProjectionLIP``,
+    ``DenseBottleneckLIP``, ``BottleneckLIP``; lip_det.layers.lip_logits) share this window
+    geometry and run the logit's norm and gate inside the fused op.
+    """
 
     def __init__(self, kernel_size: IntOrTuple = 3, stride: Optional[IntOrTuple] = 2,
                  padding: IntOrTuple = 1, ceil_mode: bool = False) -> None:

@@ -3,7 +3,9 @@
 The load runs when this module is imported, not on first use: a first use can be inside a
 ``torch.compile`` trace, where dynamo would run the imports for real while it guards on
 ``_state`` as it was before them, so the frame's own guards fail ("Guard failed on the same
-frame it was created"). After the import ``_state`` never changes.
+frame it was created"). After the import ``_state`` never changes. The fake kernels and autograd
+formulas are registered by ``lip_det.ops.table.add_op`` as each method's module declares its
+operators; importing anything from ``lip_det.ops`` imports every method first.
 """
 from __future__ import annotations
 
@@ -13,20 +15,14 @@ _state: dict = {}
 
 
 def _load() -> Optional[str]:
-    """Import the extension and its Python registrations; None on success, else the reason."""
+    """Import the extension; None on success, else the reason."""
     if 'error' not in _state:
         try:
             from lip_det import _C  # noqa: F401  (registers torch.ops.lip_det.* and their kernels)
         except (ImportError, OSError) as exc:
             _state['error'] = f'{type(exc).__name__}: {exc}'
-            return _state['error']
-        _state['error'] = None  # set first: fused checks available() while importing
-        try:
-            # Fake kernels and autograd formulas live in Python; without them the ops would
-            # not work under torch.compile or autograd, so they are part of "loaded".
-            from . import fused  # noqa: F401
-        except Exception as exc:  # never raise from available()
-            _state['error'] = f'registering the fused ops failed: {type(exc).__name__}: {exc}'
+        else:
+            _state['error'] = None
     return _state['error']
 
 
@@ -40,6 +36,4 @@ def load_error() -> Optional[str]:
     return _load()
 
 
-# Eagerly, for the reason in the module docstring. fused.py calls available() while it is being
-# imported from _load(); _state['error'] is already None then, so that call returns at once.
 _load()

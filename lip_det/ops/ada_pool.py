@@ -1,5 +1,6 @@
-"""adaPool: y = β·eDSCW + (1 − β)·eM per window, its plain-PyTorch definition, the checked public
-functions and the fused operator's fake kernel and autograd formula.
+"""adaPool: y = β·eDSCW + (1 − β)·eM per window: its plain-PyTorch definition, the checked public
+functions and its entries in the op table (which register the fused operator's fake kernel and
+autograd formula).
 
 Over the valid pixels of each window (PyTorch pooling geometry: kernel, stride, padding,
 ceil_mode; padded cells are not pixels), with m the window mean:
@@ -17,13 +18,14 @@ with β = 1.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
-from . import _ext, pooling
-from .pooling import IntOrTuple
-from .reference import _acc_dtype, _valid_mask, _weighted_mean, _window_slices
+from ._args import IntOrTuple, check_broadcasts_to_output, check_input, geometry
+from ._window import acc_dtype, weighted_mean, window_count_sum
+from .soft_pool import soft_pool1d, soft_pool2d, soft_pool3d
+from .table import PoolOp, add_op, implementation
 
 __all__ = ['ada_pool1d', 'ada_pool2d', 'ada_pool3d', 'edscw_pool1d', 'edscw_pool2d',
            'edscw_pool3d', 'em_pool1d', 'em_pool2d', 'em_pool3d', 'dsc', 'reference_ada_pool']
@@ -46,71 +48,23 @@ def reference_ada_pool(x: torch.Tensor, beta: torch.Tensor, kernel_size: Ints, s
                        padding: Ints, ceil_mode: bool = False) -> torch.Tensor:
     """adaPool in plain PyTorch (any number of spatial dims = ``len(kernel_size)``); exact autograd."""
     out_dtype = x.dtype
-    acc = _acc_dtype(x)
-    x = x.to(acc)
-    nd = len(kernel_size)
+    x = x.to(acc_dtype(x))
     geom = (kernel_size, stride, padding, ceil_mode)
-    count = total = None
-    for v, xs in zip(_window_slices(_valid_mask(x, nd), *geom, fill=0.0),
-                     _window_slices(x, *geom, fill=0.0)):
-        count = v if count is None else count + v
-        total = xs if total is None else total + xs
+    count, total = window_count_sum(x, *geom)
     mean = total / count
-    y_m = _weighted_mean(x, lambda s: s, *geom)
-    y_d = _weighted_mean(x, lambda s: dsc(s, mean), *geom)
-    b = beta.to(acc)
+    y_m = weighted_mean(x, lambda s: s, *geom)
+    y_d = weighted_mean(x, lambda s: dsc(s, mean), *geom)
+    b = beta.to(x.dtype)
     return (b * y_d + (1 - b) * y_m).to(out_dtype)
 
 
-# ----------------------------------------------------------------------------- fused op
-def _register_fused() -> None:
-    """Fake kernels and autograd of torch.ops.lip_det.ada_pool{1,2,3}d (the extension is loaded).
-
-    adaPool's ops have the (x, other tensor, geometry) signature of the λ/η ops, so they share
-    their fake kernels and autograd formula (double backward through the definition above).
-    """
-    from .fused import _fake_backward_pair, _fake_pool, _make_pair_backward, _setup_pair
-
-    ops = torch.ops.lip_det
-    for nd in (1, 2, 3):
-        name = f'lip_det::ada_pool{nd}d'
-        torch.library.register_fake(name, _fake_pool)
-        torch.library.register_fake(f'{name}_backward', _fake_backward_pair)
-        torch.library.register_autograd(
-            name, _make_pair_backward(getattr(ops, f'ada_pool{nd}d_backward'), reference_ada_pool),
-            setup_context=_setup_pair)
-
-
-if _ext.available():
-    _register_fused()
-
-
 # ----------------------------------------------------------------------------- public functions
-def _check_beta(beta: object, x: torch.Tensor, out: Sequence[int]) -> torch.Tensor:
-    beta = pooling._check_companion('beta', beta, x)
-    shape = (*x.shape[:2], *out)
-    try:
-        ok = torch.broadcast_shapes(beta.shape, shape) == shape
-    except RuntimeError:
-        ok = False
-    if not ok:
-        n, c = shape[:2]
-        raise ValueError(f'beta must broadcast to the output shape {shape}: e.g. (1,) scalar, '
-                         f'(1, {c}, 1, ...) per channel, ({n}, {c}, 1, ...) per sample and '
-                         f'channel, {tuple(out)} per output location, or {shape}; got '
-                         f'{tuple(beta.shape)}')
-    return beta
-
-
 def _ada_pool(nd: int, x: torch.Tensor, beta: torch.Tensor, kernel_size: IntOrTuple,
               stride: Optional[IntOrTuple], padding: IntOrTuple, ceil_mode: bool) -> torch.Tensor:
-    x = pooling._check_input('x', x, nd)
-    k, s, p, out = pooling._geometry(x, nd, kernel_size, stride, padding, ceil_mode)
-    beta = _check_beta(beta, x, out)
-    if pooling.backend() == 'fused':
-        return getattr(torch.ops.lip_det, f'ada_pool{nd}d')(x, beta, list(k), list(s), list(p),
-                                                            ceil_mode)
-    return reference_ada_pool(x, beta, k, s, p, ceil_mode)
+    x = check_input('x', x, nd)
+    k, s, p, out = geometry(x, nd, kernel_size, stride, padding, ceil_mode)
+    beta = check_broadcasts_to_output('beta', beta, x, out)
+    return implementation(f'ada_pool{nd}d')(x, beta, k, s, p, ceil_mode)
 
 
 def ada_pool1d(x: torch.Tensor, beta: torch.Tensor, kernel_size: IntOrTuple,
@@ -136,7 +90,7 @@ def ada_pool3d(x: torch.Tensor, beta: torch.Tensor, kernel_size: IntOrTuple,
 
 def _edscw(nd: int, x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntOrTuple],
            padding: IntOrTuple, ceil_mode: bool) -> torch.Tensor:
-    x = pooling._check_input('x', x, nd)
+    x = check_input('x', x, nd)
     return _ada_pool(nd, x, x.new_ones(1), kernel_size, stride, padding, ceil_mode)
 
 
@@ -158,6 +112,17 @@ def edscw_pool3d(x: torch.Tensor, kernel_size: IntOrTuple, stride: Optional[IntO
     return _edscw(3, x, kernel_size, stride, padding, ceil_mode)
 
 
-em_pool1d = pooling.soft_pool1d
-em_pool2d = pooling.soft_pool2d
-em_pool3d = pooling.soft_pool3d
+em_pool1d = soft_pool1d
+em_pool2d = soft_pool2d
+em_pool3d = soft_pool3d
+
+
+# ----------------------------------------------------------------------------- table entries
+def _beta(x: torch.Tensor, out: Ints, gen: torch.Generator) -> List[torch.Tensor]:
+    shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
+    return [torch.rand(shape, generator=gen, dtype=torch.float64).to(x.dtype)]
+
+
+for _nd, _fn in ((1, ada_pool1d), (2, ada_pool2d), (3, ada_pool3d)):
+    add_op(PoolOp(f'ada_pool{_nd}d', 'ada_pool', _nd, ('x', 'beta'), reference_ada_pool, _fn,
+                  _beta))

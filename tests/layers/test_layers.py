@@ -100,7 +100,8 @@ def test_factory_builds_every_registered_pooling_type():
             dict(type='MaxEntPool2d', channels=8), dict(type='GaussianPool2d', channels=8),
             dict(type='SoftPool1d', kernel_size=2), dict(type='SoftPool3d', kernel_size=2),
             dict(type='AdaPool1d', channels=8), dict(type='AdaPool2d', channels=8),
-            dict(type='AdaPool3d', channels=8)]
+            dict(type='AdaPool3d', channels=8), dict(type='SimplifiedLIP', channels=8),
+            dict(type='ProjectionLIP', channels=8), dict(type='DenseBottleneckLIP', channels=8)]
     built = [build_pooling_layer(c) for c in cfgs]
     assert [type(m).__name__ for m in built] == [c['type'] for c in cfgs]
     assert {c['type'] for c in cfgs} == set(POOLING_LAYERS)

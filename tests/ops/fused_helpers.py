@@ -2,7 +2,8 @@
 twin on the same inputs and compare outputs and every gradient."""
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+import contextlib
+from typing import Dict, Iterator, Sequence, Tuple
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ def run(name: str, impl, tensors: Sequence[torch.Tensor], geom: tuple, grad_seed
 
 def assert_matches_reference(name: str, tensors: Sequence[torch.Tensor], geom: tuple,
                              rtol: float = 1e-9, atol: float = 1e-10) -> None:
-    """Fused output and all gradients equal autograd through reference.py."""
+    """Fused output and all gradients equal autograd through the definition (lip_det.ops.reference)."""
     out_f, grads_f = run(name, fused(), tensors, geom)
     out_r, grads_r = run(name, reference, tensors, geom)
     assert out_f.shape == out_r.shape and out_f.dtype == out_r.dtype
@@ -58,3 +59,14 @@ def out_size(shape: Sequence[int], k, s, p, ceil_mode) -> Tuple[int, ...]:
     nd = len(k)
     return tuple(reference.pooled_size(shape[-nd + i], k[i], s[i], p[i], ceil_mode) for i in range(nd))
 
+
+
+@contextlib.contextmanager
+def cpu_isa(name: str) -> Iterator[str]:
+    """Run the CPU kernels' ``name`` build ('' = best) inside the block; yields the build that runs."""
+    import lip_det.ops as ops
+    before = ops.cpu_isa()
+    try:
+        yield ops.set_cpu_isa(name)
+    finally:
+        ops.set_cpu_isa(before)

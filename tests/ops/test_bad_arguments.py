@@ -1,7 +1,10 @@
 """Bad arguments raise ValueError/TypeError naming the argument, before any kernel runs."""
+import os
+
 import pytest
 import torch
 
+import lip_det.ops as ops
 from lip_det.ops import (gauss_pool2d, lip_pool2d, lip_pool2d_gated, maxent_pool2d, soft_pool1d,
                          soft_pool2d, soft_pool3d)
 
@@ -108,11 +111,39 @@ def test_backend_env_var_is_validated(monkeypatch):
         soft_pool2d(X, 2)
 
 
-def test_cpu_isa_env_var_is_validated(monkeypatch):
+def test_cpu_isa_is_validated_and_decided_once():
+    """LIP_DET_CPU_ISA is read once, at the first kernel call of a process: a bad value is an
+    error naming it (at every call, until fixed), a good one caps the build; set_cpu_isa changes
+    the build at run time and refuses unknown names."""
     from lip_det.ops import _ext
     if not _ext.available():
         pytest.skip('the compiled extension is not built')
-    monkeypatch.setenv('LIP_DET_OPS', 'fused')
-    monkeypatch.setenv('LIP_DET_CPU_ISA', 'sse9')
-    with pytest.raises(ValueError, match="LIP_DET_CPU_ISA must be empty, 'default', 'avx2' or 'avx512', got 'sse9'"):
-        soft_pool2d(X, 2)
+    import subprocess
+    import sys
+    code = (
+        "import os, torch, lip_det.ops as o\n"
+        "x = torch.rand(1, 1, 4, 4)\n"
+        "for _ in range(2):\n"
+        "    try:\n"
+        "        o.soft_pool2d(x, 2); print('ran')\n"
+        "    except ValueError as e:\n"
+        "        print('refused:', e)\n"
+        "os.environ['LIP_DET_CPU_ISA'] = 'default'\n"
+        "o.soft_pool2d(x, 2); print('build', o.cpu_isa())\n"
+        "os.environ['LIP_DET_CPU_ISA'] = 'sse9'\n"
+        "o.soft_pool2d(x, 2); print('still', o.cpu_isa())\n"
+        "print('set', o.set_cpu_isa('default'), o.cpu_isa())\n")
+    env = dict(os.environ, LIP_DET_CPU_ISA='sse9', LIP_DET_OPS='fused')
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    refusal = "LIP_DET_CPU_ISA must be empty, 'default', 'avx2' or 'avx512', got 'sse9'"
+    assert [line.startswith('refused:') and refusal in line for line in lines[:2]] == [True, True]
+    # Fixed, it is read at the next call and then kept: a later change of the variable is ignored.
+    assert lines[2:] == ['build default', 'still default', 'set default default']
+    with pytest.raises(ValueError, match=r"set_cpu_isa\(name\) must be empty, 'default', 'avx2' or "
+                                         r"'avx512', got 'sse9'"):
+        ops.set_cpu_isa('sse9')
+    with pytest.raises(TypeError, match='name must be a str'):
+        ops.set_cpu_isa(2)

@@ -71,7 +71,7 @@ def test_gradgradcheck(name, geom):
 @pytest.mark.parametrize('geom', GEOMS)
 @pytest.mark.parametrize('name', OPS)
 def test_second_derivatives_equal_reference(name, geom):
-    """Hessian-vector products (w.r.t. inputs and grad_out) equal autograd through reference.py."""
+    """Hessian-vector products (w.r.t. inputs and grad_out) equal autograd through the definition (lip_det.ops.reference)."""
     op, tensors, args = _case(name, geom)
     with warnings.catch_warnings():
         # Before the fix the only sign of a wrong double backward was a UserWarning from autograd.

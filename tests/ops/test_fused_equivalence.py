@@ -3,15 +3,14 @@
 Float64 comparisons are tight (the kernels and reference differ only in summation order);
 float32 ones check the kernels' own exp and the AVX2 row kernels against the same reference.
 """
-import os
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from .fused_helpers import (assert_matches_reference, needs_ext, out_size, per_window_layouts,
-                            seeded_randn)
+from .fused_helpers import (assert_matches_reference, cpu_isa, needs_ext, out_size,
+                            per_window_layouts, seeded_randn)
 from .strategies import geometry
 
 pytestmark = needs_ext
@@ -68,12 +67,9 @@ def test_per_window_param_ops_match_reference(geom, seed, layout, name):
 def test_float32_matches_float64_reference(geom, seed, name, isa):
     """The float32 kernels (vectorised, own exp) against the float32 reference, in the best
     build of the CPU row kernels for this machine (AVX-512 here), the AVX2 one and the baseline
-    one (LIP_DET_CPU_ISA)."""
-    os.environ['LIP_DET_CPU_ISA'] = isa
-    try:
+    one (lip_det.ops.set_cpu_isa)."""
+    with cpu_isa(isa):
         _check_float32(geom, seed, name)
-    finally:
-        os.environ.pop('LIP_DET_CPU_ISA', None)
 
 
 def _check_float32(geom, seed, name):
@@ -190,12 +186,12 @@ def test_nan_reaches_exactly_the_windows_that_hold_it(name, where, dtype, isa, m
     reference, and nothing else: the row maximum of the shifted weights must not spread it."""
     from .fused_helpers import fused, run
     from lip_det.ops import reference
-    monkeypatch.setenv('LIP_DET_CPU_ISA', isa)
     x = seeded_randn((2, 3, 11, 40), 9, 1.0, dtype)
     tensors = [x] + ([seeded_randn((2, 3, 11, 40), 10, 2.0, dtype)] if name == 'lip_pool2d' else [])
     tensors[1 if where == 'logit' else 0][1, 2, 5, 17] = float('nan')
     geom = ((3, 3), (2, 2), (1, 1), False)
-    out_f, grads_f = run(name, fused(), tensors, geom)
+    with cpu_isa(isa):
+        out_f, grads_f = run(name, fused(), tensors, geom)
     out_r, grads_r = run(name, reference, tensors, geom)
     assert out_f.isnan().sum() == 4  # rows 2, 3 x columns 8, 9 of plane (1, 2)
     assert torch.equal(out_f.isnan(), out_r.isnan())

@@ -15,18 +15,10 @@ namespace {
 // Below this many outputs (or pixels) per task, at::parallel_for's overhead outweighs the work.
 constexpr int64_t kGrain = 2048;
 
-struct Index3 {
-  int64_t d, h, w;
-};
-
-Index3 split(int64_t i, const Dim& h, const Dim& w, bool out) {
-  const int64_t W = out ? w.out : w.in, H = out ? h.out : h.in;
-  return {i / (W * H), (i / W) % H, i % W};
-}
-
 struct CpuBackend {
   static at::Tensor forward(const Call& c) {
     const Geometry& g = c.g;
+    const PlaneShape shape = g.plane_shape();
     at::Tensor y = at::empty(g.out_shape, c.x.options());
     const int64_t op = g.out_plane(), ip = g.in_plane();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.x.scalar_type(), "ada_pool_cpu", [&] {
@@ -36,7 +28,7 @@ struct CpuBackend {
       scalar_t* out = y.data_ptr<scalar_t>();
       at::parallel_for(0, g.planes() * op, kGrain, [&](int64_t b, int64_t e) {
         for (int64_t idx = b; idx < e; ++idx) {
-          const Index3 o = split(idx % op, g.h, g.w, true);
+          const Index3 o = plane_index(shape, idx % op, true);
           const Window<acc_t> w = window<acc_t>(x + (idx / op) * ip, g.d, g.h, g.w, o.d, o.h, o.w);
           out[idx] = static_cast<scalar_t>(output(w, beta[idx]));
         }
@@ -47,6 +39,7 @@ struct CpuBackend {
 
   static std::tuple<at::Tensor, at::Tensor> backward(const at::Tensor& grad, const Call& c) {
     const Geometry& g = c.g;
+    const PlaneShape shape = g.plane_shape();
     const at::Tensor go = grad.to(c.x.scalar_type()).contiguous();
     const at::ScalarType acc = acc_type(c.x.scalar_type());
     at::Tensor gx = at::empty_like(c.x, at::MemoryFormat::Contiguous);
@@ -63,7 +56,7 @@ struct CpuBackend {
       acc_t* gb = gbeta.data_ptr<acc_t>();
       at::parallel_for(0, n_out, kGrain, [&](int64_t b, int64_t e) {
         for (int64_t idx = b; idx < e; ++idx) {
-          const Index3 o = split(idx % op, g.h, g.w, true);
+          const Index3 o = plane_index(shape, idx % op, true);
           const scalar_t* xp = x + (idx / op) * ip;
           const Window<acc_t> w = window<acc_t>(xp, g.d, g.h, g.w, o.d, o.h, o.w);
           const acc_t gv = static_cast<acc_t>(gop[idx]);
@@ -74,7 +67,7 @@ struct CpuBackend {
       scalar_t* gxp = gx.data_ptr<scalar_t>();
       at::parallel_for(0, g.planes() * ip, kGrain, [&](int64_t b, int64_t e) {
         for (int64_t idx = b; idx < e; ++idx) {
-          const Index3 i = split(idx % ip, g.h, g.w, false);
+          const Index3 i = plane_index(shape, idx % ip, false);
           const acc_t xv = static_cast<acc_t>(x[idx]);
           gxp[idx] = static_cast<scalar_t>(
               pixel_gather(xv, g.d, g.h, g.w, i.d, i.h, i.w, gw + (idx / ip) * op));

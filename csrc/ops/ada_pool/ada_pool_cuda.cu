@@ -18,23 +18,14 @@ namespace lip_det {
 namespace ada_pool {
 namespace {
 
-struct Shape {
-  Dim d, h, w;
-  int64_t in_plane, out_plane;
-};
-
-__device__ __forceinline__ void split3(int64_t i, int64_t H, int64_t W, int64_t& a, int64_t& b, int64_t& c) {
-  c = i % W;
-  b = (i / W) % H;
-  a = i / (W * H);
-}
+using Shape = PlaneShape;
 
 template <typename scalar_t, typename acc_t>
 __global__ void forward_kernel(const scalar_t* __restrict__ x, const acc_t* __restrict__ beta, Shape s,
                                int64_t total, scalar_t* __restrict__ y) {
   LIPDET_GRID_LOOP(idx, total) {
-    int64_t od, oh, ow;
-    split3(idx % s.out_plane, s.h.out, s.w.out, od, oh, ow);
+    const Index3 out_at = plane_index(s, idx % s.out_plane, true);
+    const int64_t od = out_at.d, oh = out_at.h, ow = out_at.w;
     const Window<acc_t> w = window<acc_t>(x + (idx / s.out_plane) * s.in_plane, s.d, s.h, s.w, od, oh, ow);
     y[idx] = static_cast<scalar_t>(output(w, beta[idx]));
   }
@@ -45,8 +36,8 @@ __global__ void grad_window_kernel(const scalar_t* __restrict__ x, const acc_t* 
                                    const scalar_t* __restrict__ grad, Shape s, int64_t total,
                                    GradWindow<acc_t>* __restrict__ windows, acc_t* __restrict__ gbeta) {
   LIPDET_GRID_LOOP(idx, total) {
-    int64_t od, oh, ow;
-    split3(idx % s.out_plane, s.h.out, s.w.out, od, oh, ow);
+    const Index3 out_at = plane_index(s, idx % s.out_plane, true);
+    const int64_t od = out_at.d, oh = out_at.h, ow = out_at.w;
     const scalar_t* xp = x + (idx / s.out_plane) * s.in_plane;
     const Window<acc_t> w = window<acc_t>(xp, s.d, s.h, s.w, od, oh, ow);
     const acc_t g = static_cast<acc_t>(grad[idx]);
@@ -59,8 +50,8 @@ template <typename scalar_t, typename acc_t>
 __global__ void gather_kernel(const scalar_t* __restrict__ x, Shape s, int64_t total,
                               const GradWindow<acc_t>* __restrict__ windows, scalar_t* __restrict__ gx) {
   LIPDET_GRID_LOOP(idx, total) {
-    int64_t id, ih, iw;
-    split3(idx % s.in_plane, s.h.in, s.w.in, id, ih, iw);
+    const Index3 in_at = plane_index(s, idx % s.in_plane, false);
+    const int64_t id = in_at.d, ih = in_at.h, iw = in_at.w;
     const acc_t xv = static_cast<acc_t>(x[idx]);
     gx[idx] = static_cast<scalar_t>(
         pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, windows + (idx / s.in_plane) * s.out_plane));
@@ -68,8 +59,6 @@ __global__ void gather_kernel(const scalar_t* __restrict__ x, Shape s, int64_t t
 }
 
 struct CudaBackend {
-  static Shape shape_of(const Geometry& g) { return {g.d, g.h, g.w, g.in_plane(), g.out_plane()}; }
-
   static at::Tensor forward(const Call& c) {
     const c10::cuda::CUDAGuard guard(c.x.device());
     at::Tensor y = at::empty(c.g.out_shape, c.x.options());
@@ -78,7 +67,7 @@ struct CudaBackend {
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.x.scalar_type(), "ada_pool_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
       LIPDET_LAUNCH(total, stream, forward_kernel<scalar_t, acc_t>)(
-          c.x.data_ptr<scalar_t>(), c.beta.data_ptr<acc_t>(), shape_of(c.g), total, y.data_ptr<scalar_t>());
+          c.x.data_ptr<scalar_t>(), c.beta.data_ptr<acc_t>(), c.g.plane_shape(), total, y.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
     return y;
@@ -92,7 +81,7 @@ struct CudaBackend {
     at::Tensor gx = at::empty_like(c.x, at::MemoryFormat::Contiguous);
     at::Tensor gbeta = at::empty({c.g.planes(), c.g.out_plane()}, c.x.options().dtype(acc));
     at::Tensor windows = at::empty({n_out * 7}, c.x.options().dtype(acc));
-    const Shape s = shape_of(c.g);
+    const Shape s = c.g.plane_shape();
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, c.x.scalar_type(), "ada_pool_backward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
