@@ -12,7 +12,6 @@ entries and adds no line here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -44,17 +43,21 @@ class PoolOp:
     # 'generic': save the tensors, the backward op returns one gradient per tensor (first order;
     # create_graph differentiates the definition). 'custom': the method registers its own.
     autograd: str = 'generic'
-    doc: str = field(default='', compare=False)
+    # The compiled operator with the definition's signature (tuple geometry). Made once here, not
+    # lazily: a lazy attribute (functools.cached_property takes a lock) breaks a torch.compile
+    # trace that reaches it first.
+    fused: Callable = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        num_leading = len(self.tensors) + len(self.scalars)
+        object.__setattr__(self, 'fused', fused_call(self.name, num_leading))
 
     @property
     def compiled(self):
         """The compiled operator (needs the extension)."""
         return getattr(torch.ops.lip_det, self.name)
 
-    @cached_property
-    def fused(self) -> Callable:
-        """The compiled operator with the definition's signature (tuple geometry)."""
-        return fused_call(self.name, len(self.tensors) + len(self.scalars))
+
 
 
 OPS: Dict[str, PoolOp] = {}
