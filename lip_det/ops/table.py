@@ -2,12 +2,12 @@
 module (``lip_det/ops/<method>.py``), read by everything that treats the operators alike.
 
 An entry names the compiled operator ``torch.ops.lip_det.<name>``, its tensor arguments, its
-plain-PyTorch definition and its checked public function, how its autograd is formed, and how to
-draw example companion tensors. From the table come: the fused operators' fake kernels and
-autograd formulas (registered here when the entry is added), the fused/reference dispatch of the
-public functions, the views ``lip_det.ops.reference`` and ``lip_det.ops.fused``, the table-driven
-test battery (tests/ops/test_op_table.py) and tools/benchmark_ops.py. A new method declares its
-entries and adds no line here.
+plain-PyTorch definition and its checked public function, and how to draw example companion
+tensors. From the table come: the fused operators' fake kernels and autograd formulas (registered
+here when the entry is added; every op's backward op returns one gradient per tensor argument),
+the fused/reference dispatch of the public functions, the views ``lip_det.ops.reference`` and
+``lip_det.ops.fused`` (which tools/benchmark_ops.py times) and the table-driven test battery
+(tests/ops/test_op_table.py). A new method declares its entries and adds no line here.
 """
 from __future__ import annotations
 
@@ -40,9 +40,6 @@ class PoolOp:
     public: Callable              # the checked function users call (lip_det.ops.<name>)
     companions: Companions        # example tensors after x, for tests and benchmarks
     scalars: Tuple[str, ...] = () # float arguments between the tensors and the geometry
-    # 'generic': save the tensors, the backward op returns one gradient per tensor (first order;
-    # create_graph differentiates the definition). 'custom': the method registers its own.
-    autograd: str = 'generic'
     # The compiled operator with the definition's signature (tuple geometry). Made once here, not
     # lazily: a lazy attribute (functools.cached_property takes a lock) breaks a torch.compile
     # trace that reaches it first.
@@ -56,8 +53,6 @@ class PoolOp:
     def compiled(self):
         """The compiled operator (needs the extension)."""
         return getattr(torch.ops.lip_det, self.name)
-
-
 
 
 OPS: Dict[str, PoolOp] = {}
@@ -129,7 +124,7 @@ def reference_vjp(ref_op: Callable, grad: torch.Tensor, tensors: Sequence[torch.
     return [next(grads) if need else None for need in needs]
 
 
-def _register_generic_autograd(op: PoolOp) -> None:
+def _register_autograd(op: PoolOp) -> None:
     """Save the tensors (no intermediate), recompute in the backward op; double backward through
     the definition."""
     nt, ns = len(op.tensors), len(op.scalars)
@@ -153,17 +148,13 @@ def _register_generic_autograd(op: PoolOp) -> None:
 
 
 def add_op(op: PoolOp) -> PoolOp:
-    """Put ``op`` in the table; with the extension loaded, register its fake kernels (and its
-    autograd, unless ``op.autograd == 'custom'``)."""
+    """Put ``op`` in the table; with the extension loaded, register its fake kernels and autograd."""
     if op.name in OPS:
         raise ValueError(f'pooling op {op.name!r} is already in the table (from {OPS[op.name].method})')
-    if op.autograd not in ('generic', 'custom'):
-        raise ValueError(f"autograd must be 'generic' or 'custom', got {op.autograd!r}")
     OPS[op.name] = op
     if _ext.available():
         torch.library.register_fake(f'lip_det::{op.name}', _fake_forward)
         torch.library.register_fake(f'lip_det::{op.name}_backward',
                                     _make_fake_backward(len(op.tensors)))
-        if op.autograd == 'generic':
-            _register_generic_autograd(op)
+        _register_autograd(op)
     return op

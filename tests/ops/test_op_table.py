@@ -28,11 +28,12 @@ def _inputs(op: PoolOp, shape, geom, seed: int, dtype=F64):
 
 
 def _scalars(op: PoolOp):
-    return {'eps': 1e-5, 'coeff': 12.0}, [1e-5, 12.0][:len(op.scalars)]
+    """Values of the op's scalar arguments (lip_pool2d_gated's eps and coeff)."""
+    return [1e-5, 12.0][:len(op.scalars)]
 
 
 def _call(fn, op: PoolOp, tensors, geom):
-    return fn(*tensors, *_scalars(op)[1], *geom)
+    return fn(*tensors, *_scalars(op), *geom)
 
 
 def _out_and_grads(fn, tensors, seed=0):
@@ -100,11 +101,11 @@ def test_opcheck(name):
                  ((3,) * op.nd, (2,) * op.nd, (1,) * op.nd, True)):
         tensors = _inputs(op, (2, 3) + (6,) * op.nd, geom, 1)
         lists = [list(v) for v in geom[:3]]
-        args = (*[t.requires_grad_(True) for t in tensors], *_scalars(op)[1], *lists, geom[3])
+        args = (*[t.requires_grad_(True) for t in tensors], *_scalars(op), *lists, geom[3])
         torch.library.opcheck(op.compiled, args)
         g = torch.randn((2, 3) + out_size((2, 3) + (6,) * op.nd, *geom), dtype=F64)
         backward = getattr(torch.ops.lip_det, f'{name}_backward')
-        torch.library.opcheck(backward, (g, *[t.detach() for t in tensors], *_scalars(op)[1],
+        torch.library.opcheck(backward, (g, *[t.detach() for t in tensors], *_scalars(op),
                                          *lists, geom[3]))
 
 
@@ -119,7 +120,7 @@ def test_public_function_gradcheck_and_dispatch(name, backend, monkeypatch):
     # 3-D stays small: gradgradcheck differentiates the definition numerically per element.
     shape = (1, 2) + (5,) * op.nd if op.nd < 3 else (1, 1, 4, 5, 4)
     tensors = [t.requires_grad_(True) for t in _inputs(op, shape, geom, 2)]
-    scalars = dict(zip(op.scalars, _scalars(op)[1]))
+    scalars = dict(zip(op.scalars, _scalars(op)))
 
     def public(*ts):
         return op.public(*ts, 3, 2, 1, True, **scalars)
@@ -137,7 +138,7 @@ def test_compiled_graph_equals_eager(name):
     op = OPS[name]
     geom = ((3,) * op.nd, (2,) * op.nd, (1,) * op.nd, False)
     tensors = _inputs(op, (2, 3) + (9,) * op.nd, geom, 3, torch.float32)
-    scalars = dict(zip(op.scalars, _scalars(op)[1]))
+    scalars = dict(zip(op.scalars, _scalars(op)))
 
     def f(*ts):
         return op.public(*ts, 3, 2, 1, **scalars)
