@@ -17,6 +17,9 @@ Runs live in WORK_DIR/NAME/seedS/. A finished run is skipped, an interrupted one
 checkpoint, a failed one is reported with its log and retried on the next invocation, so rerunning
 the same command after a kill loses nothing. WORK_DIR/summary.{json,md,png} (or --json/--plot) are
 rewritten after every run; ``--report-only`` writes them from the finished runs without training.
+``{seed}`` and ``{name}`` in a ``--cfg-options`` value become each run's seed and method name, so
+that every run can start from its own file (e.g. a backbone pretrained with the same seed); each
+run's manifest records its expanded options.
 """
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ MANIFEST_FILE = 'run.json'
 # What a finished run's record keeps (metrics.json, and each run in the summary JSON).
 RECORD_KEYS = ('metrics', 'per_class', 'gt_sizes', 'num_detections', 'draw_size', 'draws',
                'train_seconds', 'test_seconds')
+# What --cfg-options values may name, expanded per run by run_options.
+PLACEHOLDERS = ('{seed}', '{name}')
 # Val images per evaluation-noise draw: the size of the original synthetic val split.
 DRAW_SIZE = 100
 
@@ -117,7 +122,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='train and test with N processes via tools/dist_{train,test}.sh '
                    '(0: one process, no launcher)')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                   help='overrides passed to every train and test run')
+                   help='overrides passed to every train and test run; {seed} and {name} in a '
+                   'VALUE become the run\'s seed and method name (e.g. a per-seed pretrained '
+                   'checkpoint)')
     p.add_argument('--json', dest='json_path', help='summary JSON (default WORK_DIR/summary.json)')
     p.add_argument('--plot', dest='plot_path', help='summary PNG (default WORK_DIR/summary.png)')
     p.add_argument('--md', dest='md_path', help='summary markdown (default: the JSON path with .md)')
@@ -183,6 +190,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         if opt.split('=', 1)[0] in ('randomness.seed', 'work_dir'):
             raise CompareError(f'--cfg-options: {opt.split("=", 1)[0]} is set by the tool '
                                '(use --seeds / --work-dir)')
+        if any(ph in opt.split('=', 1)[0] for ph in PLACEHOLDERS):
+            raise CompareError(f'--cfg-options: {opt!r}: {" and ".join(PLACEHOLDERS)} are '
+                               'expanded in values only, not in keys')
     if args.data_seed is None and (args.num_train is not None or args.num_val is not None
                                    or args.data_dir is not None):
         raise CompareError('--num-train, --num-val and --data-dir need --data-seed')
@@ -231,6 +241,15 @@ def data_overrides(data_root: str) -> List[str]:
             f'val_dataloader.dataset.data_root={root}',
             f'test_dataloader.dataset.data_root={root}',
             f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+
+
+def run_options(options: Sequence[str], name: str, seed: int) -> List[str]:
+    """One run's --cfg-options: each placeholder in a value becomes the run's name or seed."""
+    out = []
+    for opt in options:
+        key, value = opt.split('=', 1)
+        out.append(key + '=' + value.replace('{seed}', str(seed)).replace('{name}', name))
+    return out
 
 
 def _parse_options(options: Sequence[str]) -> dict:
@@ -587,7 +606,8 @@ def error_mode_summary(plan: Plan, records: Dict[str, Dict[int, dict]],
                        confidence: float) -> dict:
     """Mean error modes per method and their paired deltas against the baseline."""
     from lip_det.evaluation.seed_stats import aggregate
-    ann = describe_config(plan.configs[0], plan.cfg_options,
+    ann = describe_config(plan.configs[0],
+                          run_options(plan.cfg_options, plan.names[0], plan.seeds[0]),
                           data_overrides(plan.data_root) if plan.data_root else [])['ann_file']
     runs: Dict[str, Dict[int, dict]] = {}
     full: Dict[str, Dict[str, dict]] = {}
@@ -698,19 +718,24 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
             report_only: bool = False) -> int:
     """Run every unfinished (config, seed), seed-major so that pairs complete early."""
     check_outputs(plan)
-    described = {c: describe_config(c, plan.cfg_options,
-                                    data_overrides(plan.data_root) if plan.data_root else [])
-                 for c in plan.configs}
     runs = []
     for seed in plan.seeds:
         for name, config in zip(plan.names, plan.configs):
             runs.append(Run(name, config, seed, osp.join(plan.work_dir, name, f'seed{seed}')))
+    options = {(r.name, r.seed): run_options(plan.cfg_options, r.name, r.seed) for r in runs}
+    data_opts = data_overrides(plan.data_root) if plan.data_root else []
+    described: Dict[tuple, dict] = {}
+    for r in runs:
+        key = (r.config, tuple(options[r.name, r.seed]))
+        if key not in described:
+            described[key] = describe_config(r.config, key[1], data_opts)
     restored = 0
     for i, r in enumerate(runs):
         r.index, r.total = i + 1, len(runs)
+        r_described = described[r.config, tuple(options[r.name, r.seed])]
         manifest = {'tool': TOOL_TAG, 'config': osp.relpath(r.config, REPO),
-                    'config_sha256': described[r.config]['config_sha256'],
-                    'seed': r.seed, 'options': plan.cfg_options,
+                    'config_sha256': r_described['config_sha256'],
+                    'seed': r.seed, 'options': options[r.name, r.seed],
                     'data_root': plan.data_root and osp.relpath(plan.data_root, REPO),
                     'data_args': plan.data_args}
         restored += restore_from_summary(plan, r, manifest)
@@ -736,12 +761,13 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
                      for recs in collect(plan).values() for rec in recs.values()]
         for k, r in enumerate(todo):
             t0 = time.time()
-            base_opts = [f'randomness.seed={r.seed}', *plan.cfg_options]
+            base_opts = [f'randomness.seed={r.seed}', *options[r.name, r.seed]]
             if plan.data_root:
                 base_opts += data_overrides(plan.data_root)
             try:
                 rec = execute_run(r, runner, base_opts + ['train_cfg.val_begin=1000000000'],
-                                  base_opts, described[r.config]['ann_file'])
+                                  base_opts,
+                                  described[r.config, tuple(options[r.name, r.seed])]['ann_file'])
             except RunFailed as exc:
                 failures.append(str(exc))
                 _write_json(r.path('failed.json'), {'step': exc.step, 'exit': exc.rc,

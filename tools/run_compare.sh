@@ -6,9 +6,10 @@
 # Usage: bash tools/run_compare.sh    (needs a ready environment: tools/setup_env.sh)
 # Every step is resumable: finished runs are skipped, an interrupted one resumes from its last
 # checkpoint, so rerunning after a kill loses nothing. 28 runs, ~9 min each at depth 18 and
-# ~17 min at depth 50 on 2 cores: about 5 h.
+# ~17 min at depth 50 on 2 cores: about 5 h; the pretrained step adds 10 pretrainings (~3 min
+# each) and 10 runs, about 2 h.
 # Env: PYTHON (default .venv/bin/python), WORK_DIR (default work_dirs/compare), STEPS (default
-#      "r18 families bottleneck adapool": which of the comparisons to run, in that order),
+#      "r18 families bottleneck adapool pretrained": which comparisons to run, in that order),
 #      REPORT_ONLY=1 (rewrite the summaries from the finished runs, train nothing).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,8 +26,32 @@ c=configs/synthetic
 # The benchmark: data seed 0 (the demo's 400 training images) with a 500-image val split.
 common=(--work-dir "$WORK_DIR" --data-seed 0 --num-val 500 --per-class --error-modes)
 if [ "${REPORT_ONLY:-0}" = 1 ]; then common+=(--report-only); fi
+
+# The pretraining recipe of the 'pretrained' step (docs/small_object_comparison.md): a 5000-image
+# draw of the synthetic classification set, 4 epochs, the learning rate / 10 for the last one.
+pre_data=data/synthetic_imagenet_5k
+pre_opts=("train_dataloader.dataset.data_root=$pre_data/" "val_dataloader.dataset.data_root=$pre_data/"
+          "test_dataloader.dataset.data_root=$pre_data/" train_cfg.max_epochs=4
+          train_cfg.val_interval=4 "param_scheduler.1.milestones=[3]"
+          default_hooks.checkpoint.interval=1)
+
+# pretrain NAME CLS_CONFIG SEED: WORK_DIR/pretrain/NAME/seedSEED/backbone.pth, unless it exists.
+pretrain() {
+  local dir="$WORK_DIR/pretrain/$1/seed$3"
+  [ -f "$dir/backbone.pth" ] && return 0
+  mkdir -p "$dir"
+  echo "[run_compare] pretraining $1 seed $3 (log: $dir/train.log)"
+  "$PYTHON" tools/train.py "$c/$2" --work-dir "$dir" --resume --cfg-options \
+    "randomness.seed=$3" "${pre_opts[@]}" > "$dir/train.log" 2>&1 || {
+    echo "[run_compare] pretraining $1 seed $3 failed: see $dir/train.log" >&2; return 1; }
+  "$PYTHON" tools/convert_checkpoint.py "$dir/epoch_4.pth" "$dir/backbone.pth.part" --force \
+    > "$dir/convert.log" 2>&1 || {
+    echo "[run_compare] converting $1 seed $3 failed: see $dir/convert.log" >&2; return 1; }
+  mv "$dir/backbone.pth.part" "$dir/backbone.pth"
+}
+
 rc=0
-for step in ${STEPS:-r18 families bottleneck adapool}; do
+for step in ${STEPS:-r18 families bottleneck adapool pretrained}; do
   case $step in
     r18)  # primary comparison: LIP-R18 against R18, 5 seeds
       "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic.py" \
@@ -50,7 +75,30 @@ for step in ${STEPS:-r18 families bottleneck adapool}; do
         "$c/faster_rcnn_adapool_r18_fpn_synthetic.py" --names R18 AdaPool-R18 --seeds 0 1 2 \
         "${common[@]}" --json docs/results/r18_vs_adapool_r18.json \
         --plot docs/results/r18_vs_adapool_r18.png || rc=1 ;;
-    *) echo "[run_compare] unknown step '$step' (accepted: r18, families, bottleneck, adapool)" >&2
+    pretrained)  # the one principled change: both depth-18 backbones pretrained, 5 seeds
+      # Seed by seed, so that a partial sweep already holds complete pairs; each seed's backbones
+      # are pretrained with that seed, then the comparison is updated with the seeds so far.
+      if [ "${REPORT_ONLY:-0}" != 1 ]; then
+        "$PYTHON" tools/make_synthetic_imagenet.py --out "$pre_data" --num-train-per-class 1000 \
+          --num-val-per-class 100 || { rc=1; continue; }
+      fi
+      ready=()
+      for s in 0 1 2 3 4; do
+        if [ "${REPORT_ONLY:-0}" != 1 ]; then
+          pretrain R18-pre r18_cls_synthetic.py "$s" &&
+            pretrain LIP-R18-pre lip_r18_cls_synthetic.py "$s" || { rc=1; break; }
+        fi
+        ready+=("$s")
+        [ ${#ready[@]} -lt 2 ] && continue
+        [ "${REPORT_ONLY:-0}" = 1 ] && [ "$s" != 4 ] && continue
+        "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic_pretrained.py" \
+          "$c/faster_rcnn_lip_r18_fpn_synthetic_pretrained.py" --names R18-pre LIP-R18-pre \
+          --seeds "${ready[@]}" "${common[@]}" --cfg-options \
+          "model.backbone.init_cfg.checkpoint=$WORK_DIR/pretrain/{name}/seed{seed}/backbone.pth" \
+          --json docs/results/r18_vs_lip_r18_pretrained.json \
+          --plot docs/results/r18_vs_lip_r18_pretrained.png || rc=1
+      done ;;
+    *) echo "[run_compare] unknown step '$step' (accepted: r18, families, bottleneck, adapool, pretrained)" >&2
        exit 2 ;;
   esac
 done

@@ -193,6 +193,33 @@ def test_a_changed_config_does_not_reuse_or_overwrite_old_runs(setup, capsys):
     assert before == after
 
 
+def test_placeholders_in_options_are_expanded_per_run(setup):
+    runner = FakeRunner(setup['anns'])
+    opt = 'model.ckpt=/pre/{name}/seed{seed}.pth'
+    assert _main(setup, runner, '--cfg-options', opt, 'model.k=1', seeds=('0', '1')) == 0
+    trains = {(c[1], c[2]): c[4] for c in runner.calls if c[0] == 'train'}
+    assert len(trains) == 4
+    for (stem, seed), options in trains.items():
+        name = {'base': 'R18', 'pooled': 'LIP'}[stem]
+        assert f'model.ckpt=/pre/{name}/seed{seed}.pth' in options and 'model.k=1' in options
+        assert not any('{' in o for o in options)
+        manifest = json.load(open(os.path.join(setup['work'], name, f'seed{seed}', 'run.json')))
+        assert manifest['options'] == [f'model.ckpt=/pre/{name}/seed{seed}.pth', 'model.k=1']
+    hashes = {json.load(open(os.path.join(setup['work'], 'LIP', f'seed{s}', 'run.json')))
+              ['config_sha256'] for s in (0, 1)}
+    assert len(hashes) == 2  # the expanded value is part of each run's config
+    summary = json.load(open(os.path.join(setup['work'], 'summary.json')))
+    assert summary['cfg_options'] == [opt, 'model.k=1']  # the command's template
+    again = FakeRunner(setup['anns'])
+    assert _main(setup, again, '--cfg-options', opt, 'model.k=1', seeds=('0', '1')) == 0
+    assert again.calls == []
+
+
+def test_run_options_expands_values_only():
+    assert tool.run_options(['a={name}/s{seed}', 'b={x}', 'c=2'], 'LIP', 3) == \
+        ['a=LIP/s3', 'b={x}', 'c=2']
+
+
 @pytest.mark.parametrize('argv, message', [
     (['{c0}', '{c1}', '--seeds', '0'], '--seeds: a confidence interval needs at least 2 seeds'),
     (['{c0}', '{c1}', '--seeds', '0', '0'], '--seeds: duplicate seeds'),
@@ -205,6 +232,8 @@ def test_a_changed_config_does_not_reuse_or_overwrite_old_runs(setup, capsys):
     (['{c0}', '{c1}', '--seeds', '0', '1', '--gpus', '-1'], '--gpus must be >= 0'),
     (['{c0}', '{c1}', '--seeds', '0', '1', '--cfg-options', 'foo'], "'foo' is not KEY=VALUE"),
     (['{c0}', '{c1}', '--seeds', '0', '1', '--cfg-options', 'randomness.seed=3'], 'set by the tool'),
+    (['{c0}', '{c1}', '--seeds', '0', '1', '--cfg-options', 'a.{{seed}}=1'],
+     'expanded in values only'),
     (['{c0}', '{c1}', '--seeds', '0', '1', '--num-val', '5'], 'need --data-seed'),
     (['{c0}', '{c1}', '--seeds', '0', '1', '--json', '{tmp}/x.txt'], '--json must end with .json'),
 ])
