@@ -13,7 +13,9 @@ import torch
 from .conftest import REPO
 
 COCO_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'faster_rcnn_*.py')))
-SYNTH_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'synthetic', 'faster_rcnn_*.py')))
+SYNTH_CONFIGS = sorted(p for p in glob.glob(osp.join(REPO, 'configs', 'synthetic', 'faster_rcnn_*.py'))
+                       if not p.endswith('_pretrained.py'))
+PRETRAINED_CONFIGS = sorted(glob.glob(osp.join(REPO, 'configs', 'synthetic', '*_pretrained.py')))
 BACKBONES = {'r': 'ResNet', 'lip': 'LIPResNet', 'softpool': 'SoftPoolResNet',
              'maxent': 'MaxEntResNet', 'gaussian': 'GaussianResNet', 'adapool': 'AdaPoolResNet'}
 
@@ -132,6 +134,24 @@ def test_synthetic_config_trains_one_step(path):
     with torch.no_grad():
         out = model.test_step(_tiny_batch(n=1))
     assert out[0].pred_instances.bboxes.shape[-1] == 4
+
+
+@pytest.mark.parametrize('path', PRETRAINED_CONFIGS, ids=osp.basename)
+def test_pretrained_synthetic_config_changes_only_the_backbone_init(path):
+    from mmengine.config import Config
+    assert len(PRETRAINED_CONFIGS) == 2
+    cfg = Config.fromfile(path)
+    scratch = Config.fromfile(path.replace('_pretrained', ''))
+    init = cfg.model.backbone.pop('init_cfg')
+    assert init.type == 'Pretrained' and init.checkpoint.endswith('/backbone.pth')
+    assert scratch.model.backbone.pop('init_cfg') is None
+    assert cfg.to_dict() == scratch.to_dict()
+    # the classifier it is pretrained as has the same backbone
+    cls_name = osp.basename(path).replace('faster_rcnn_', '').replace('_fpn_synthetic_pretrained',
+                                                                      '_cls_synthetic')
+    cls_bb = Config.fromfile(osp.join(REPO, 'configs', 'synthetic', cls_name)).model.backbone
+    for key in ('type', 'depth', 'base_channels', 'logit_module', 'logit_width'):
+        assert cls_bb.get(key) == scratch.model.backbone.get(key), key
 
 
 def test_train_tool_arguments_follow_mmdet(tmp_path, monkeypatch):
