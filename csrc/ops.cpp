@@ -149,9 +149,6 @@ void define_ops(torch::Library& m) {
   def(std::string("maxent_pool2d(Tensor x, Tensor lam, ") + geom2 + ") -> Tensor");
   def(std::string("maxent_pool2d_backward(Tensor grad_out, Tensor x, Tensor lam, ") + geom2 +
       ") -> (Tensor, Tensor)");
-  def(std::string("gauss_pool2d(Tensor x, Tensor eta, ") + geom2 + ") -> Tensor");
-  def(std::string("gauss_pool2d_backward(Tensor grad_out, Tensor x, Tensor eta, ") + geom2 +
-      ") -> (Tensor, Tensor)");
 }
 
 }  // namespace lip_det

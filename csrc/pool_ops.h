@@ -78,14 +78,12 @@ void check_norm_gate(const at::Tensor& x, const at::Tensor& pre, const NormGateA
 PlaneNorm plane_norm(const at::Tensor& mean, const at::Tensor& rstd, const NormGateArgs& ng,
                      const Geometry& g);
 
-// A backend provides these seven (see cpu/*.cpp, cuda/*.cu):
+// A backend provides these five (see cpu/*.cpp, cuda/*.cu):
 //   Tensor weighted_forward(Weighted, x, logit?, lam?, const Geometry&)
 //   tuple<Tensor, Tensor> weighted_backward(Weighted, grad, x, logit?, lam?, const Geometry&)
 //   tuple<Tensor, Tensor> plane_stats(pre, eps, const Geometry&)   (mean, rstd)
 //   Tensor gated_forward(x, pre, const PlaneNorm&, const Geometry&)
 //   GatedGrads gated_backward(grad, x, pre, const PlaneNorm&, const Geometry&)
-//   Tensor gauss_forward(x, eta, const Geometry&)
-//   tuple<Tensor, Tensor> gauss_backward(grad, x, eta, const Geometry&)
 template <class B>
 struct PoolOps {
   using T = at::Tensor;
@@ -153,18 +151,6 @@ struct PoolOps {
     check_same(x, lam, "lam", false);
     return B::weighted_backward(Weighted::kMaxEnt, go, x, std::nullopt, lam, g);
   }
-  static T gauss(const T& x, const T& eta, R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "gauss_pool2d");
-    check_same(x, eta, "eta", false);
-    return B::gauss_forward(x, eta, g);
-  }
-  static std::tuple<T, T> gauss_bwd(const T& go, const T& x, const T& eta, R k, R s, R p,
-                                    bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "gauss_pool2d_backward");
-    check_same(x, eta, "eta", false);
-    return B::gauss_backward(go, x, eta, g);
-  }
-
   static void register_all(torch::Library& m) {
     m.impl("lip_pool2d", &lip);
     m.impl("lip_pool2d_backward", &lip_bwd);
@@ -178,8 +164,6 @@ struct PoolOps {
     m.impl("soft_pool3d_backward", &soft_bwd<3>);
     m.impl("maxent_pool2d", &maxent);
     m.impl("maxent_pool2d_backward", &maxent_bwd);
-    m.impl("gauss_pool2d", &gauss);
-    m.impl("gauss_pool2d_backward", &gauss_bwd);
   }
 };
 

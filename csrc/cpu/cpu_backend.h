@@ -30,11 +30,6 @@ struct CpuBackend {
                                   const Geometry& g);
   static GatedGrads gated_backward(const at::Tensor& grad, const at::Tensor& x,
                                    const at::Tensor& pre, const PlaneNorm& norm, const Geometry& g);
-  static at::Tensor gauss_forward(const at::Tensor& x, const at::Tensor& eta, const Geometry& g);
-  static std::tuple<at::Tensor, at::Tensor> gauss_backward(const at::Tensor& grad,
-                                                           const at::Tensor& x,
-                                                           const at::Tensor& eta,
-                                                           const Geometry& g);
 };
 
 // Row buffers start on a cache line, so that the phases of a RowLayout do too.

@@ -89,30 +89,12 @@ struct RowPrefetch {
   int64_t bytes;
 };
 
-// One output row of Gaussian pooling.
-template <typename acc_t>
-struct GaussRow {
-  int64_t R, S, J, k, s, OW;
-  const acc_t* X;
-  const acc_t* cnt;  // valid columns of each output's window
-  const acc_t* eta;  // per output (eta_stride 1) or per plane (eta_stride 0)
-  int64_t eta_stride;
-  acc_t *s1, *s2;
-  acc_t* y;
-  const acc_t* g;
-  acc_t *GX, *geta;  // geta has 2·OW entries: the second half is scratch
-};
-
 #define LIPDET_DECLARE_ROW_KERNELS(NS)                                         \
   namespace NS {                                                               \
   void weighted_fwd_row(int mode, const RowArgs<float>& a);                    \
   void weighted_fwd_row(int mode, const RowArgs<double>& a);                   \
   void weighted_bwd_row(int mode, bool glam, const RowArgs<float>& a);         \
   void weighted_bwd_row(int mode, bool glam, const RowArgs<double>& a);        \
-  void gauss_fwd_row(const GaussRow<float>& a);                                \
-  void gauss_fwd_row(const GaussRow<double>& a);                               \
-  void gauss_bwd_row(const GaussRow<float>& a);                                \
-  void gauss_bwd_row(const GaussRow<double>& a);                               \
   void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind,  \
                 const Gate<float>& m);                                         \
   void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, \
@@ -131,9 +113,11 @@ struct GaussRow {
   void put_row(const RowLayout& rl, const double* buf, double* dst, bool accumulate); \
   }
 
-LIPDET_DECLARE_ROW_KERNELS(rows_default)
-LIPDET_DECLARE_ROW_KERNELS(rows_avx2)
-LIPDET_DECLARE_ROW_KERNELS(rows_avx512)
+// X(namespace) for every instruction-set build of the row kernels: a method's row header
+// declares its entry points in each with it.
+#define LIPDET_FOR_EACH_ROW_ISA(X) X(rows_default) X(rows_avx2) X(rows_avx512)
+
+LIPDET_FOR_EACH_ROW_ISA(LIPDET_DECLARE_ROW_KERNELS)
 
 // Which build of the row kernels runs (cpu/cpu_isa.cpp): the best this CPU supports, or a lower
 // one named by LIP_DET_CPU_ISA=default|avx2|avx512, decided once per process; the op

@@ -2,7 +2,7 @@
 // everything here has internal linkage so the instruction-set builds never mix.
 //
 // Each pass is a unit-stride loop over the outputs of a row (taps are read from deinterleaved
-// rows, see RowLayout), calling the shared per-pixel math of weighted_pool.h / gauss_pool.h,
+// rows, see RowLayout), calling the shared per-pixel math of weighted_pool.h,
 // so the compiler vectorises it, exp included (exp_nonpos is branch-free).
 #include <algorithm>
 #include <cstdint>
@@ -10,7 +10,6 @@
 #include <type_traits>
 
 #include "cpu/row_args.h"
-#include "gauss_pool.h"
 #include "weighted_pool.h"
 
 #ifndef LIPDET_ROW_NS
@@ -117,58 +116,6 @@ LIPDET_INLINE void bwd_window_lam(const RowArgs<acc_t>& a) {
       const int64_t off = (kk % a.s) * a.J + kk / a.s, goff = r * a.S + off;
       tap_grad<acc_t, kOutLam, true>(OW, a.lamrow, a.lam, a.Xr[r] + off, a.E + (r * a.k + kk) * OW, a.den,
                                      a.num, a.GX + goff, nullptr, a.glam);
-    }
-}
-
-template <typename acc_t>
-LIPDET_INLINE void gauss_sums(const GaussRow<acc_t>& a) {
-  acc_t* __restrict s1 = a.s1;
-  acc_t* __restrict s2 = a.s2;
-  for (int64_t o = 0; o < a.OW; ++o) s1[o] = s2[o] = acc_t(0);
-  for (int64_t r = 0; r < a.R; ++r)
-    for (int64_t kk = 0; kk < a.k; ++kk) {
-      const acc_t* __restrict xs = a.X + r * a.S + (kk % a.s) * a.J + kk / a.s;
-      for (int64_t o = 0; o < a.OW; ++o) {
-        s1[o] += xs[o];
-        s2[o] += xs[o] * xs[o];
-      }
-    }
-}
-
-template <typename acc_t>
-LIPDET_INLINE void gauss_fwd(const GaussRow<acc_t>& a) {
-  gauss_sums(a);
-  acc_t* __restrict y = a.y;
-  for (int64_t o = 0; o < a.OW; ++o) {
-    const GaussWindow<acc_t> w = gauss_finish(a.s1[o], a.s2[o], a.cnt[o] * acc_t(a.R));
-    y[o] = gauss_output(w, a.eta[o * a.eta_stride]);
-  }
-}
-
-// ∂L/∂x = a + b·(x − μ); μ and b overwrite s1 and s2, a goes to the scratch half of geta.
-template <typename acc_t>
-LIPDET_INLINE void gauss_bwd(const GaussRow<acc_t>& a) {
-  gauss_sums(a);
-  acc_t* mean = a.s1;
-  acc_t* coef_b = a.s2;
-  acc_t* coef_a = a.geta + a.OW;
-  for (int64_t o = 0; o < a.OW; ++o) {
-    const GaussWindow<acc_t> w = gauss_finish(a.s1[o], a.s2[o], a.cnt[o] * acc_t(a.R));
-    const GaussCoef<acc_t> c = gauss_coef(w, a.g[o], a.eta[o * a.eta_stride]);
-    a.geta[o] = a.g[o] * w.sigma;
-    mean[o] = w.mean;
-    coef_a[o] = c.a;
-    coef_b[o] = c.b;
-  }
-  for (int64_t r = 0; r < a.R; ++r)
-    for (int64_t kk = 0; kk < a.k; ++kk) {
-      const int64_t off = r * a.S + (kk % a.s) * a.J + kk / a.s;
-      const acc_t* __restrict xs = a.X + off;
-      const acc_t* __restrict ma = mean;
-      const acc_t* __restrict ca = coef_a;
-      const acc_t* __restrict cb = coef_b;
-      acc_t* __restrict gx = a.GX + off;
-      for (int64_t o = 0; o < a.OW; ++o) gx[o] += ca[o] + cb[o] * (xs[o] - ma[o]);
     }
 }
 
@@ -557,10 +504,6 @@ void weighted_fwd_row(int mode, const RowArgs<float>& a) { weighted_fwd_any(mode
 void weighted_fwd_row(int mode, const RowArgs<double>& a) { weighted_fwd_any(mode, a); }
 void weighted_bwd_row(int mode, bool glam, const RowArgs<float>& a) { weighted_bwd_any(mode, glam, a); }
 void weighted_bwd_row(int mode, bool glam, const RowArgs<double>& a) { weighted_bwd_any(mode, glam, a); }
-void gauss_fwd_row(const GaussRow<float>& a) { gauss_fwd(a); }
-void gauss_fwd_row(const GaussRow<double>& a) { gauss_fwd(a); }
-void gauss_bwd_row(const GaussRow<float>& a) { gauss_bwd(a); }
-void gauss_bwd_row(const GaussRow<double>& a) { gauss_bwd(a); }
 void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind, const Gate<float>& m) {
   load_any(rl, src, dst, fill, kind, m);
 }
@@ -595,3 +538,6 @@ void plane_moments(int64_t n, const double* v, double* mean, double* m2) { momen
 }  // namespace LIPDET_ROW_NS
 
 }  // namespace lip_det
+
+// Every method's row kernels, in this instruction-set build.
+#include "ops/gauss_pool/gauss_pool_row_kernels.h"

@@ -1,4 +1,5 @@
-"""The CUDA kernels, run on the CPU: csrc/cuda/pool_cuda.cu compiled as host C++
+"""The CUDA kernels, run on the CPU: csrc/cuda/pool_cuda.cu and
+csrc/ops/gauss_pool/gauss_pool_cuda.cu compiled as host C++
 (csrc/cuda/emulation.h walks each launch's grid block by block, thread by thread) and registered
 as torch.ops.lip_det_cuda_emulation. Every op's forward and backward equals the CPU kernels'
 over fuzzed geometries, so the CUDA indexing, window bounds, gather backward and half-type
@@ -23,9 +24,10 @@ def emu(tmp_path_factory):
     """torch.ops.lip_det_cuda_emulation, built once per session (~15 s); a build error fails."""
     from torch.utils.cpp_extension import load
     build = tmp_path_factory.mktemp('cuda_emulation_build')
-    sources = [osp.join(HERE, 'cuda_emulation.cpp'), osp.join(CSRC, 'ops.cpp')]
+    sources = [osp.join(HERE, 'cuda_emulation.cpp'), osp.join(CSRC, 'ops.cpp'),
+               osp.join(CSRC, 'ops', 'gauss_pool', 'gauss_pool.cpp')]
     load(name='lip_det_cuda_emulation', sources=sources, extra_include_paths=[CSRC],
-         extra_cflags=['-O1', '-std=c++20'], build_directory=str(build), is_python_module=False,
+         extra_cflags=['-O1', '-std=c++20', '-DLIPDET_CUDA_EMULATION'], build_directory=str(build), is_python_module=False,
          verbose=False)
     return torch.ops.lip_det_cuda_emulation
 
