@@ -1,5 +1,5 @@
 // Output memory of the CPU kernels.
-#include "cpu/cpu_backend.h"
+#include "cpu/row_buffers.h"
 
 #if defined(__linux__)
 #include <sys/mman.h>

@@ -51,64 +51,12 @@ struct Gate {
   acc_t scale, shift, coeff;
 };
 
-// How a tap's logit is formed: a logit tensor (LIP), λ·x with one λ per plane (SoftPool with
-// λ = 1, Max-Ent), or λ·x with one λ per output window (Max-Ent [N, C, oH, oW]).
-enum RowMode : int { kLogit = 0, kPlaneLam = 1, kOutLam = 2 };
-
-// One output row of a weighted pooling over R deinterleaved input rows (RowLayout).
-template <typename acc_t>
-struct RowArgs {
-  int64_t R, S, J, k, s, OW;
-  const acc_t* const* Xr;  // the R input rows, deinterleaved, fill 0
-  const acc_t* const* Lr;  // kLogit, kPlaneLam: their logits (λ·x for kPlaneLam), fill -inf
-  const acc_t* mask;       // kOutLam: 0 at valid columns, -inf at padding (same layout, any row)
-  const acc_t* lamrow;     // kOutLam: λ of each output of the row
-  acc_t lam;            // kPlaneLam: the plane's λ
-  acc_t *peak, *den, *num;
-  acc_t* y;  // forward: output row
-  // backward only
-  const acc_t* g;
-  acc_t *E, *GX, *GL, *glam;
-  // Shifted path (kLogit, kPlaneLam): per input row r its maximum logit Mr[r], the weights
-  // Wr[r] = e^{L − Mr[r]} and Xr·Wr in XWr[r]; scratch of OW entries in gdr and `exact` (the
-  // outputs whose window needs the exact window-max form, see weighted_pool_cpu.cpp).
-  const acc_t* const* Wr;
-  const acc_t* const* XWr;
-  const acc_t* Mr;
-  acc_t* gdr;
-  int64_t* exact;
-  // The fused gate: GL is chained through it (∂L/∂z = ∂L/∂logit · gate_slope) before the scatter.
-  bool gated;
-  acc_t coeff;
-};
-
-// Memory to prefetch (into L2) while a row pass runs: `bytes` at a and at b (either may be null).
-struct RowPrefetch {
-  const void* a;
-  const void* b;
-  int64_t bytes;
-};
-
 #define LIPDET_DECLARE_ROW_KERNELS(NS)                                         \
   namespace NS {                                                               \
-  void weighted_fwd_row(int mode, const RowArgs<float>& a);                    \
-  void weighted_fwd_row(int mode, const RowArgs<double>& a);                   \
-  void weighted_bwd_row(int mode, bool glam, const RowArgs<float>& a);         \
-  void weighted_bwd_row(int mode, bool glam, const RowArgs<double>& a);        \
   void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind,  \
                 const Gate<float>& m);                                         \
   void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, \
                 const Gate<double>& m);                                        \
-  void norm_grad_plane(int64_t n, const float* pre, float* g, float scale, float mean, \
-                       float rstd, double* gweight, double* gbias);            \
-  void norm_grad_plane(int64_t n, const double* pre, double* g, double scale,  \
-                       double mean, double rstd, double* gweight, double* gbias); \
-  void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
-  void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
-  float weight_row(int64_t n, float* L, const float* X, const float* mask, float lam,    \
-                   float* W, float* XW, const RowPrefetch& pf);                \
-  double weight_row(int64_t n, double* L, const double* X, const double* mask,  \
-                    double lam, double* W, double* XW, const RowPrefetch& pf); \
   void put_row(const RowLayout& rl, const float* buf, float* dst, bool accumulate);   \
   void put_row(const RowLayout& rl, const double* buf, double* dst, bool accumulate); \
   }

@@ -1,5 +1,6 @@
-// Host stand-ins for the CUDA constructs pool_cuda.cu uses, so that tests/ops/cuda_emulation.cpp
-// can compile that file as plain C++ and the CPU test suite can run its kernels (no GPU here).
+// Host stand-ins for the CUDA constructs the kernel files ops/<method>/<method>_cuda.cu use, so
+// that tests/ops/*cuda_emulation.cpp can compile them as plain C++ and the CPU test suite can run
+// their kernels (no GPU here).
 //
 // A launch runs every (block, thread) of the grid blocks_for(n) x kThreads one after another,
 // with blockIdx/threadIdx set as on a GPU: the kernels' index arithmetic and grid-stride loops

@@ -1,6 +1,6 @@
 """Gaussian pooling (iSP-Gaussian): μ + η·σ of each window's valid pixels, σ² floored at 1e-6.
 
-Kernels: csrc/gauss_pool.h (math), csrc/cpu/gauss_pool_cpu.cpp, csrc/cuda/pool_cuda.cu.
+Kernels: csrc/ops/gauss_pool/ (gauss_pool.h the math, gauss_pool_cpu.cpp, gauss_pool_cuda.cu).
 """
 from __future__ import annotations
 

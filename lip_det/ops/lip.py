@@ -1,7 +1,8 @@
 """LIP, local importance pooling: Σ x·e^logit / Σ e^logit over each window's valid pixels, and
 the LIP-ResNet form whose logit ``coeff·sigmoid(instance_norm(pre))`` is made inside the op.
 
-Kernels: csrc/weighted_pool.h (math), csrc/cpu/weighted_pool_cpu.cpp, csrc/cuda/pool_cuda.cu.
+Kernels: csrc/ops/weighted_pool/ (weighted_pool.h the math, weighted_pool_cpu.cpp,
+weighted_pool_cuda.cu), shared with the other weighted means.
 """
 from __future__ import annotations
 

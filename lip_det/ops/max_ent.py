@@ -1,7 +1,8 @@
 """Max-Entropy pooling (GFGP): Σ x·e^{λx} / Σ e^{λx} over each window's valid pixels, λ per
 plane or per output window.
 
-Kernels: csrc/weighted_pool.h (math), csrc/cpu/weighted_pool_cpu.cpp, csrc/cuda/pool_cuda.cu.
+Kernels: csrc/ops/weighted_pool/ (weighted_pool.h the math, weighted_pool_cpu.cpp,
+weighted_pool_cuda.cu), shared with the other weighted means.
 """
 from __future__ import annotations
 

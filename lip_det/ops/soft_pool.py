@@ -1,6 +1,7 @@
 """SoftPool: Σ softmax(x)·x over each window's valid pixels, in 1, 2 and 3 spatial dimensions.
 
-Kernels: csrc/weighted_pool.h (math), csrc/cpu/weighted_pool_cpu.cpp, csrc/cuda/pool_cuda.cu.
+Kernels: csrc/ops/weighted_pool/ (weighted_pool.h the math, weighted_pool_cpu.cpp,
+weighted_pool_cuda.cu), shared with the other weighted means.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The CUDA kernels, run on the CPU: csrc/cuda/pool_cuda.cu and
+"""The CUDA kernels, run on the CPU: csrc/ops/weighted_pool/weighted_pool_cuda.cu and
 csrc/ops/gauss_pool/gauss_pool_cuda.cu compiled as host C++
 (csrc/cuda/emulation.h walks each launch's grid block by block, thread by thread) and registered
 as torch.ops.lip_det_cuda_emulation. Every op's forward and backward equals the CPU kernels'
@@ -24,7 +24,8 @@ def emu(tmp_path_factory):
     """torch.ops.lip_det_cuda_emulation, built once per session (~15 s); a build error fails."""
     from torch.utils.cpp_extension import load
     build = tmp_path_factory.mktemp('cuda_emulation_build')
-    sources = [osp.join(HERE, 'cuda_emulation.cpp'), osp.join(CSRC, 'ops.cpp'),
+    sources = [osp.join(HERE, 'cuda_emulation.cpp'), osp.join(CSRC, 'pool_args.cpp'),
+               osp.join(CSRC, 'ops', 'weighted_pool', 'weighted_pool.cpp'),
                osp.join(CSRC, 'ops', 'gauss_pool', 'gauss_pool.cpp')]
     load(name='lip_det_cuda_emulation', sources=sources, extra_include_paths=[CSRC],
          extra_cflags=['-O1', '-std=c++20', '-DLIPDET_CUDA_EMULATION'], build_directory=str(build), is_python_module=False,

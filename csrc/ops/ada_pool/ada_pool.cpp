@@ -50,6 +50,7 @@ void define_ops(torch::Library& m) {
 // there itself), so the lip_det fragment is left out of that build.
 #ifndef LIPDET_CUDA_EMULATION
 TORCH_LIBRARY_FRAGMENT(lip_det, m) {
+  m.set_python_module("lip_det.ops.table");
   lip_det::ada_pool::define_ops(m);
 }
 #endif

@@ -8,7 +8,7 @@
 
 #include <tuple>
 
-#include "pool_ops.h"
+#include "pool_args.h"
 
 namespace lip_det {
 namespace ada_pool {

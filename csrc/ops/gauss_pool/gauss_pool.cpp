@@ -20,6 +20,7 @@ void define_ops(torch::Library& m) {
 // The emulated-CUDA test build defines the schemas in its own library (gauss_pool_cuda.cu).
 #ifndef LIPDET_CUDA_EMULATION
 TORCH_LIBRARY_FRAGMENT(lip_det, m) {
+  m.set_python_module("lip_det.ops.table");
   lip_det::gauss_pool::define_ops(m);
 }
 #endif

@@ -6,7 +6,7 @@
 
 #include <vector>
 
-#include "cpu/cpu_backend.h"
+#include "cpu/row_buffers.h"
 #include "ops/gauss_pool/gauss_pool_ops.h"
 #include "ops/gauss_pool/gauss_pool_rows.h"
 

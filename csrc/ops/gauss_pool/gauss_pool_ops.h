@@ -7,7 +7,7 @@
 
 #include <tuple>
 
-#include "pool_ops.h"
+#include "pool_args.h"
 
 namespace lip_det {
 namespace gauss_pool {

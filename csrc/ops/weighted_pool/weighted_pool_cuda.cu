@@ -14,8 +14,8 @@
 #include <torch/library.h>
 
 #include "cuda/launch.h"
-#include "pool_ops.h"
-#include "weighted_pool.h"
+#include "ops/weighted_pool/weighted_pool.h"
+#include "ops/weighted_pool/weighted_pool_ops.h"
 
 namespace lip_det {
 namespace {
@@ -358,14 +358,14 @@ struct CudaBackend {
 }  // namespace lip_det
 
 #ifdef LIPDET_CUDA_EMULATION
-TORCH_LIBRARY(lip_det_cuda_emulation, m) {
-  lip_det::define_ops(m);
+TORCH_LIBRARY_FRAGMENT(lip_det_cuda_emulation, m) {
+  lip_det::weighted_pool::define_ops(m);
 }
 TORCH_LIBRARY_IMPL(lip_det_cuda_emulation, CPU, m) {
-  lip_det::PoolOps<lip_det::CudaBackend>::register_all(m);
+  lip_det::weighted_pool::Ops<lip_det::CudaBackend>::register_all(m);
 }
 #else
 TORCH_LIBRARY_IMPL(lip_det, CUDA, m) {
-  lip_det::PoolOps<lip_det::CudaBackend>::register_all(m);
+  lip_det::weighted_pool::Ops<lip_det::CudaBackend>::register_all(m);
 }
 #endif

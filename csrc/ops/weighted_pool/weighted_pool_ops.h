@@ -1,6 +1,6 @@
-// Host-side plumbing shared by the CPU and CUDA backends: geometry from op arguments, the
-// per-window parameter (λ, η) layouts, and one registration template so every backend exposes
-// exactly the schemas defined in ops.cpp.
+// LIP, SoftPool and Max-Entropy pooling on the host: which of the three a call is, the fused
+// norm + gate's arguments, and one registration template through which each backend
+// (weighted_pool_cpu.cpp, weighted_pool_cuda.cu) exposes the schemas weighted_pool.cpp defines.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -8,48 +8,10 @@
 
 #include <optional>
 #include <tuple>
-#include <vector>
 
-#include "pool_common.h"
+#include "pool_args.h"
 
 namespace lip_det {
-
-struct Geometry {
-  int nd;
-  int64_t n, c;
-  Dim d, h, w;  // unused leading dims have in = out = k = s = 1, p = 0
-  std::vector<int64_t> out_shape;  // (N, C, out...)
-  int64_t planes() const { return n * c; }
-  int64_t in_plane() const { return d.in * h.in * w.in; }
-  int64_t out_plane() const { return d.out * h.out * w.out; }
-  PlaneShape plane_shape() const { return {d, h, w, in_plane(), out_plane()}; }
-};
-
-Geometry make_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
-                       at::IntArrayRef padding, bool ceil_mode, int nd);
-
-// λ or η as a contiguous tensor of `acc` dtype: [P] (one value per plane) or [P, out_plane].
-struct WindowParam {
-  at::Tensor values;
-  bool per_output;
-};
-
-WindowParam window_param(const at::Tensor& t, const Geometry& g, at::ScalarType acc);
-
-// Sum a per-plane [P] or per-output [N, C, out...] gradient to the layout of `like`.
-at::Tensor reduce_param_grad(const at::Tensor& grad, const Geometry& g, const at::Tensor& like);
-
-// Float32 for half types, the tensor's own dtype otherwise.
-at::ScalarType acc_type(at::ScalarType t);
-
-// Declares every operator's schema in `m` (the lip_det library; a test library reuses it).
-void define_ops(torch::Library& m);
-
-// Argument checks of the raw torch.ops entry points (the Python API validates first; these
-// keep direct callers from reading out of bounds).
-void check_pool_args(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
-                     at::IntArrayRef padding, int nd, const char* op);
-void check_same(const at::Tensor& x, const at::Tensor& t, const char* name, bool same_shape);
 
 // Which weighted pooling: LIP reads a logit tensor, the others use λ·x (λ = 1 for SoftPool).
 enum class Weighted { kLip, kSoft, kMaxEnt };
@@ -78,14 +40,20 @@ void check_norm_gate(const at::Tensor& x, const at::Tensor& pre, const NormGateA
 PlaneNorm plane_norm(const at::Tensor& mean, const at::Tensor& rstd, const NormGateArgs& ng,
                      const Geometry& g);
 
-// A backend provides these five (see cpu/*.cpp, cuda/*.cu):
+namespace weighted_pool {
+
+// Declares the schemas of lip_pool2d(_gated), soft_pool{1,2,3}d, maxent_pool2d and their
+// backward ops in `m`.
+void define_ops(torch::Library& m);
+
+// A backend provides these five (weighted_pool_cpu.cpp, weighted_pool_cuda.cu):
 //   Tensor weighted_forward(Weighted, x, logit?, lam?, const Geometry&)
 //   tuple<Tensor, Tensor> weighted_backward(Weighted, grad, x, logit?, lam?, const Geometry&)
 //   tuple<Tensor, Tensor> plane_stats(pre, eps, const Geometry&)   (mean, rstd)
 //   Tensor gated_forward(x, pre, const PlaneNorm&, const Geometry&)
 //   GatedGrads gated_backward(grad, x, pre, const PlaneNorm&, const Geometry&)
 template <class B>
-struct PoolOps {
+struct Ops {
   using T = at::Tensor;
   using R = at::IntArrayRef;
 
@@ -167,4 +135,5 @@ struct PoolOps {
   }
 };
 
+}  // namespace weighted_pool
 }  // namespace lip_det

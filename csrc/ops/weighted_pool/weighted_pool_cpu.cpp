@@ -1,8 +1,8 @@
 // CPU kernels of LIP, SoftPool (1/2/3-d) and Max-Entropy pooling.
 //
 // Forward: each task takes one output row (plane, od, oh), copies its valid input rows into
-// deinterleaved buffers (cpu_backend.h: RowLayout) once, with their logits and per-row shifted
-// weights (row_kernels.h: weight_row), then runs unit-stride passes over the row's outputs:
+// deinterleaved buffers (cpu/row_args.h: RowLayout) once, with their logits and per-row shifted
+// weights (weighted_pool_row_kernels.h: weight_row), then runs unit-stride passes over the row's outputs:
 // Σe and Σx·e, and y = Σx·e / Σe. Only the input rows being pooled and O(row) sums are ever
 // live: no x·e^l or e^l tensors.
 // Backward: one task per (N·C) plane, so the scatter of overlapping windows needs no atomics;
@@ -14,9 +14,28 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/cpu_backend.h"
+#include "cpu/row_buffers.h"
+#include "ops/weighted_pool/weighted_pool_ops.h"
+#include "ops/weighted_pool/weighted_pool_rows.h"
 
 namespace lip_det {
+
+struct CpuBackend {
+  static at::Tensor weighted_forward(Weighted kind, const at::Tensor& x,
+                                     const std::optional<at::Tensor>& logit,
+                                     const std::optional<at::Tensor>& lam, const Geometry& g);
+  static std::tuple<at::Tensor, at::Tensor> weighted_backward(
+      Weighted kind, const at::Tensor& grad, const at::Tensor& x,
+      const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
+      const Geometry& g);
+  static std::tuple<at::Tensor, at::Tensor> plane_stats(const at::Tensor& pre, double eps,
+                                                        const Geometry& g);
+  static at::Tensor gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
+                                  const Geometry& g);
+  static GatedGrads gated_backward(const at::Tensor& grad, const at::Tensor& x,
+                                   const at::Tensor& pre, const PlaneNorm& norm, const Geometry& g);
+};
+
 namespace {
 
 template <typename acc_t>
@@ -29,6 +48,17 @@ void bwd_row(CpuIsa isa, int mode, bool glam, const RowArgs<acc_t>& a) {
   LIPDET_ROWS_DISPATCH(isa, weighted_bwd_row(mode, glam, a))
 }
 
+// What Scratch::load reads as the logit rows of a plane: LIP's logit (kLoadCopy from `src`) or
+// its pre-norm map through the plane's `gate` (kLoadGate), or λ·x (kLoadScale, `src` = x, formed
+// by weight_row with `lam`); none (`src` null) for per-window λ.
+template <typename acc_t>
+struct LogitRows {
+  const acc_t* src;
+  int kind;
+  Gate<acc_t> gate;
+  acc_t lam;
+};
+
 // Per-task buffers: a cache of deinterleaved input rows of the current plane (consecutive
 // output rows share input rows when stride < kernel, so each row is loaded once), the padding
 // mask of the row layout, and O(row) sums. The cache has one slot per window row, no more: a
@@ -38,13 +68,13 @@ template <typename acc_t>
 struct Scratch {
   struct Slot {
     int64_t tag = -1, used = -1;
-    RowBuffer<acc_t> X, L, W, XW;  // W, XW: the shifted path's weights (row_kernels.h)
+    RowBuffer<acc_t> X, L, W, XW;  // W, XW: the shifted path's weights (weighted_pool_row_kernels.h)
     acc_t M = 0;
   };
   std::vector<Slot> slots;
-  RowBuffer<acc_t> mask, peak, den, num, E, GX, GL, glam, gdr, Mr;
+  RowBuffer<acc_t> mask, peak, den, num, tap_weights, grad_x, grad_logit, grad_lam, grad_scaled, row_max;
   std::vector<int64_t> rows, next_rows, exact;
-  std::vector<const acc_t*> Xr, Lr, Wr, XWr;
+  std::vector<const acc_t*> x_rows, logit_rows, weight_rows, xweight_rows;
   std::vector<Slot*> hit_slot;
   int64_t plane = -1, stamp = 0;
 
@@ -67,28 +97,27 @@ struct Scratch {
     rows.resize(R);
     hit_slot.resize(R);
     next_rows.resize(R);
-    Xr.resize(R);
-    Lr.resize(R);
-    Wr.resize(R);
-    XWr.resize(R);
-    Mr.resize(R);
+    x_rows.resize(R);
+    logit_rows.resize(R);
+    weight_rows.resize(R);
+    xweight_rows.resize(R);
+    row_max.resize(R);
     exact.resize(OW);
-    gdr.resize(OW);
+    grad_scaled.resize(OW);
     if (backward) {
-      E.resize(R * g.w.k * OW);
-      GX.resize(R * S);
-      GL.resize(R * S);
-      glam.resize(OW);
+      tap_weights.resize(R * g.w.k * OW);
+      grad_x.resize(R * S);
+      grad_logit.resize(R * S);
+      grad_lam.resize(OW);
     }
     init_args(g, rl);
   }
 
-  // Point Xr (and Lr, Wr, XWr, Mr when `lsrc`) at the valid input rows of output row (od, oh)
-  // of plane p; returns their count. The logit rows are LIP's logit (kLoadCopy) or its pre-norm
-  // map through the gate (kLoadGate), read by load_row(lsrc, kind, m), or λ·x (kLoadScale, lsrc
-  // = xp), formed by weight_row from the X row.
+  // Point x_rows (and logit_rows, weight_rows, xweight_rows, row_max when the plane has logit
+  // rows) at the valid input rows of output row (od, oh) of plane p; returns their count.
   int64_t load(CpuIsa isa, const Geometry& g, const RowLayout& rl, int64_t p, const acc_t* xp,
-               const acc_t* lsrc, int kind, const Gate<acc_t>& m, int64_t od, int64_t oh) {
+               const LogitRows<acc_t>& lr, int64_t od, int64_t oh) {
+    const acc_t* lsrc = lr.src;
     if (p != plane) {
       plane = p;
       for (Slot& sl : slots) sl.tag = -1;
@@ -113,24 +142,25 @@ struct Scratch {
           // Each row's exp pass asks for one input row of the next output row, spread over
           // the pass: that row's trip from memory then overlaps arithmetic instead of
           // stalling its load, and the requests never queue up in a burst.
-          const bool from_x = kind == kLoadScale;  // λ·x: lsrc is xp, nothing else to read
+          const bool from_x = lr.kind == kLoadScale;  // λ·x: lsrc is xp, nothing else to read
           RowPrefetch pf{nullptr, nullptr, 0};
           if (n_next > 0) {
             const int64_t nr = next_rows[--n_next];
             pf = {xp + nr, from_x ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
           }
           if (!from_x)
-            load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), kind, m);
+            load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), lr.kind,
+                     lr.gate);
           hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), from_x ? mask.data() : nullptr,
-                              m.scale, hit->W.data(), hit->XW.data(), pf);
+                              lr.lam, hit->W.data(), hit->XW.data(), pf);
         }
       }
       hit->used = stamp;
-      Xr[r] = hit->X.data();
-      Lr[r] = lsrc != nullptr ? hit->L.data() : nullptr;
-      Wr[r] = lsrc != nullptr ? hit->W.data() : nullptr;
-      XWr[r] = lsrc != nullptr ? hit->XW.data() : nullptr;
-      Mr[r] = lsrc != nullptr ? hit->M : acc_t(0);
+      x_rows[r] = hit->X.data();
+      logit_rows[r] = lsrc != nullptr ? hit->L.data() : nullptr;
+      weight_rows[r] = lsrc != nullptr ? hit->W.data() : nullptr;
+      xweight_rows[r] = lsrc != nullptr ? hit->XW.data() : nullptr;
+      row_max[r] = lsrc != nullptr ? hit->M : acc_t(0);
     }
     return R;
   }
@@ -154,7 +184,7 @@ struct Scratch {
   // The row arguments, which point into this scratch: set up once per task, since building the
   // struct afresh for every output row (a zeroing `rep stos`) cost ~2% of a forward.
   RowArgs<acc_t>& args(int64_t R) {
-    row_args.R = R;
+    row_args.rows = R;
     return row_args;
   }
 
@@ -163,25 +193,25 @@ struct Scratch {
 
   void init_args(const Geometry& g, const RowLayout& rl) {
     RowArgs<acc_t>& a = row_args;
-    a.S = rl.size();
-    a.J = rl.J;
+    a.row_stride = rl.size();
+    a.phase_stride = rl.J;
     a.k = rl.k;
     a.s = rl.s;
-    a.OW = g.w.out;
-    a.Xr = Xr.data();
-    a.Lr = Lr.data();
+    a.out_w = g.w.out;
+    a.x_rows = x_rows.data();
+    a.logit_rows = logit_rows.data();
     a.mask = mask.data();
     a.peak = peak.data();
     a.den = den.data();
     a.num = num.data();
-    a.E = E.data();
-    a.GX = GX.data();
-    a.GL = GL.data();
-    a.glam = glam.data();
-    a.Wr = Wr.data();
-    a.XWr = XWr.data();
-    a.Mr = Mr.data();
-    a.gdr = gdr.data();
+    a.tap_weights = tap_weights.data();
+    a.grad_x = grad_x.data();
+    a.grad_logit = grad_logit.data();
+    a.grad_lam = grad_lam.data();
+    a.weight_rows = weight_rows.data();
+    a.xweight_rows = xweight_rows.data();
+    a.row_max = row_max.data();
+    a.grad_scaled = grad_scaled.data();
     a.exact = exact.data();
   }
 };
@@ -191,8 +221,8 @@ struct Inputs {
   at::Tensor scale, shift;   // fused norm + gate: [P] each, accumulation dtype (logit is then `pre`)
   at::Tensor mean, rstd;     // the planes' norm statistics, for the backward
   double coeff = 0;
-  int mode;
-  bool soft;
+  Weighted kind;
+  int mode;  // the row kernels' RowMode, from kind and λ's layout
   bool gated() const { return scale.defined(); }
 };
 
@@ -201,24 +231,16 @@ Gate<acc_t> plane_gate(const Inputs& in, int64_t p) {
   return {in.scale.data_ptr<acc_t>()[p], in.shift.data_ptr<acc_t>()[p], static_cast<acc_t>(in.coeff)};
 }
 
-// What Scratch::load reads as the logit rows of plane p: LIP's logit or its pre-norm map through
-// the plane's gate, or λ·x; none for per-window λ (kOutLam).
-template <typename acc_t>
-struct LogitRows {
-  const acc_t* src;
-  int kind;
-  Gate<acc_t> m;
-};
-
 template <typename acc_t, int M>
 LogitRows<acc_t> logit_rows(const Inputs& in, int64_t p, const acc_t* xp, const acc_t* lp, acc_t lam) {
+  const Gate<acc_t> none{acc_t(1), acc_t(0), acc_t(1)};
   if constexpr (M == kLogit) {
-    if (in.gated()) return {lp, kLoadGate, plane_gate<acc_t>(in, p)};
-    return {lp, kLoadCopy, {acc_t(1), acc_t(0), acc_t(1)}};
+    if (in.gated()) return {lp, kLoadGate, plane_gate<acc_t>(in, p), acc_t(0)};
+    return {lp, kLoadCopy, none, acc_t(0)};
   } else if constexpr (M == kPlaneLam) {
-    return {xp, kLoadScale, {lam, acc_t(0), acc_t(1)}};
+    return {xp, kLoadScale, none, lam};
   }
-  return {nullptr, kLoadCopy, {acc_t(1), acc_t(0), acc_t(1)}};
+  return {nullptr, kLoadCopy, none, acc_t(0)};
 }
 
 template <typename acc_t, int M>
@@ -230,7 +252,7 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
   const int64_t work = g.w.out * g.d.k * g.h.k * g.w.k;
   const acc_t* x = in.x.data_ptr<acc_t>();
   const acc_t* l = M == kLogit ? in.logit.data_ptr<acc_t>() : nullptr;
-  const acc_t* lam = in.soft ? nullptr : (M == kLogit ? nullptr : in.lam.data_ptr<acc_t>());
+  const acc_t* lam = in.kind == Weighted::kMaxEnt ? in.lam.data_ptr<acc_t>() : nullptr;  // SoftPool: λ = 1
   acc_t* y = out.data_ptr<acc_t>();
   at::parallel_for(0, total, std::max<int64_t>(1, 16384 / std::max<int64_t>(work, 1)),
                    [&](int64_t begin, int64_t end) {
@@ -241,32 +263,33 @@ void forward_mode(const Inputs& in, const Geometry& g, at::Tensor& out) {
       const acc_t plane_lam = M == kPlaneLam ? (lam ? lam[p] : acc_t(1)) : acc_t(0);
       const acc_t* xp = x + p * g.in_plane();
       const LogitRows<acc_t> lr = logit_rows<acc_t, M>(in, p, xp, l ? l + p * g.in_plane() : nullptr, plane_lam);
-      const int64_t R = s.load(isa, g, rl, p, xp, lr.src, lr.kind, lr.m, od, oh);
+      const int64_t R = s.load(isa, g, rl, p, xp, lr, od, oh);
       RowArgs<acc_t>& a = s.args(R);
       a.lam = plane_lam;
       const int64_t orow = p * g.out_plane() + rr * g.w.out;
-      if constexpr (M == kOutLam) a.lamrow = lam + orow;
+      if constexpr (M == kOutLam) a.lam_row = lam + orow;
       a.y = y + orow;
       fwd_row(isa, M, a);
     }
   });
 }
 
-// With a gate, gl receives ∂L/∂pre and glam the per-plane [∂L/∂γ, ∂L/∂β] (float64).
+// gl receives ∂L/∂logit (with a gate: ∂L/∂pre), glam ∂L/∂λ, and with a gate gnorm the per-plane
+// [∂L/∂γ, ∂L/∂β] (float64).
 template <typename acc_t, int M, bool GLAM>
 void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, at::Tensor& gx,
-                   at::Tensor& gl, at::Tensor& glam) {
+                   at::Tensor& gl, at::Tensor& glam, at::Tensor& gnorm) {
   const RowLayout rl(g.w);
   const CpuIsa isa = cpu_isa();
   const int64_t S = rl.size();
   const acc_t* x = in.x.data_ptr<acc_t>();
   const acc_t* l = M == kLogit ? in.logit.data_ptr<acc_t>() : nullptr;
-  const acc_t* lam = in.soft ? nullptr : (M == kLogit ? nullptr : in.lam.data_ptr<acc_t>());
+  const acc_t* lam = in.kind == Weighted::kMaxEnt ? in.lam.data_ptr<acc_t>() : nullptr;  // SoftPool: λ = 1
   const acc_t* go = grad.data_ptr<acc_t>();
   acc_t* gxp = gx.data_ptr<acc_t>();
   acc_t* glp = M == kLogit ? gl.data_ptr<acc_t>() : nullptr;
   acc_t* glamp = GLAM ? glam.data_ptr<acc_t>() : nullptr;
-  double* ggate = in.gated() ? glam.data_ptr<double>() : nullptr;
+  double* ggate = in.gated() ? gnorm.data_ptr<double>() : nullptr;
   at::parallel_for(0, g.planes(), 1, [&](int64_t begin, int64_t end) {
     Scratch<acc_t> s(isa, g, rl, M != kOutLam, true);
     PlaneGradRows<acc_t> out(g, rl);
@@ -278,30 +301,30 @@ void backward_mode(const Inputs& in, const Geometry& g, const at::Tensor& grad, 
       acc_t plane_glam = 0;
       for (int64_t od = 0; od < g.d.out; ++od)
         for (int64_t oh = 0; oh < g.h.out; ++oh) {
-          const int64_t R = s.load(isa, g, rl, p, xp, lr.src, lr.kind, lr.m, od, oh);
-          std::fill(s.GX.begin(), s.GX.begin() + R * S, acc_t(0));
-          if (M == kLogit) std::fill(s.GL.begin(), s.GL.begin() + R * S, acc_t(0));
+          const int64_t R = s.load(isa, g, rl, p, xp, lr, od, oh);
+          std::fill(s.grad_x.begin(), s.grad_x.begin() + R * S, acc_t(0));
+          if (M == kLogit) std::fill(s.grad_logit.begin(), s.grad_logit.begin() + R * S, acc_t(0));
           RowArgs<acc_t>& a = s.args(R);
           a.lam = plane_lam;
           a.gated = in.gated();
           a.coeff = static_cast<acc_t>(in.coeff);
           const int64_t orow = p * g.out_plane() + (od * g.h.out + oh) * g.w.out;
-          if constexpr (M == kOutLam) a.lamrow = lam + orow;
-          a.g = go + orow;
+          if constexpr (M == kOutLam) a.lam_row = lam + orow;
+          a.grad = go + orow;
           bwd_row(isa, M, GLAM, a);
-          for (int64_t r = 0; r < R; ++r) out.put(isa, s.rows[r], s.GX.data() + r * S, s.GL.data() + r * S);
+          for (int64_t r = 0; r < R; ++r) out.put(isa, s.rows[r], s.grad_x.data() + r * S, s.grad_logit.data() + r * S);
           if constexpr (GLAM) {
             if constexpr (M == kOutLam) {
-              std::copy(s.glam.begin(), s.glam.begin() + g.w.out, glamp + orow);
+              std::copy(s.grad_lam.begin(), s.grad_lam.begin() + g.w.out, glamp + orow);
             } else {
-              for (int64_t o = 0; o < g.w.out; ++o) plane_glam += s.glam[o];
+              for (int64_t o = 0; o < g.w.out; ++o) plane_glam += s.grad_lam[o];
             }
           }
         }
       out.finish();
       if constexpr (GLAM && M == kPlaneLam) glamp[p] = plane_glam;
       if (ggate != nullptr)  // the plane's ∂L/∂z is complete: chain it through the norm
-        norm_grad_plane(isa, g.in_plane(), l + p * g.in_plane(), glp + p * g.in_plane(), lr.m.scale,
+        norm_grad_plane(isa, g.in_plane(), l + p * g.in_plane(), glp + p * g.in_plane(), lr.gate.scale,
                         in.mean.data_ptr<acc_t>()[p], in.rstd.data_ptr<acc_t>()[p], ggate + 2 * p,
                         ggate + 2 * p + 1);
     }
@@ -313,7 +336,7 @@ Inputs prepare(Weighted kind, const at::Tensor& x, const std::optional<at::Tenso
   const at::ScalarType acc = acc_type(x.scalar_type());
   Inputs in;
   in.x = x.to(acc).contiguous();
-  in.soft = kind == Weighted::kSoft;
+  in.kind = kind;
   if (kind == Weighted::kLip) {
     in.logit = logit->to(acc).contiguous();
     in.mode = kLogit;
@@ -379,8 +402,9 @@ GatedGrads CpuBackend::gated_backward(const at::Tensor& grad, const at::Tensor& 
   at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // every element written in backward_mode
   at::Tensor gpre = empty_for_kernel(in.logit.sizes(), in.logit.options());
   at::Tensor gnorm = at::empty({g.planes(), 2}, in.x.options().dtype(at::kDouble));
+  at::Tensor no_glam;
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_gated_backward",
-                             [&] { backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gpre, gnorm); });
+                             [&] { backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gpre, no_glam, gnorm); });
   return {gx.to(x.scalar_type()), gpre.to(pre.scalar_type()), gnorm.select(1, 0), gnorm.select(1, 1)};
 }
 
@@ -409,15 +433,15 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
   at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // every element written in backward_mode
   at::Tensor gl = kind == Weighted::kLip ? empty_for_kernel(in.logit.sizes(), in.logit.options()) : at::Tensor();
-  at::Tensor glam;
+  at::Tensor glam, no_gnorm;
   if (kind == Weighted::kMaxEnt)
     glam = in.mode == kOutLam ? at::empty({g.planes(), g.out_plane()}, in.x.options())
                               : at::empty({g.planes()}, in.x.options());
   AT_DISPATCH_FLOATING_TYPES(in.x.scalar_type(), "lip_det_weighted_backward", [&] {
-    if (kind == Weighted::kLip) backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gl, glam);
-    else if (kind == Weighted::kSoft) backward_mode<scalar_t, kPlaneLam, false>(in, g, go, gx, gl, glam);
-    else if (in.mode == kPlaneLam) backward_mode<scalar_t, kPlaneLam, true>(in, g, go, gx, gl, glam);
-    else backward_mode<scalar_t, kOutLam, true>(in, g, go, gx, gl, glam);
+    if (kind == Weighted::kLip) backward_mode<scalar_t, kLogit, false>(in, g, go, gx, gl, glam, no_gnorm);
+    else if (kind == Weighted::kSoft) backward_mode<scalar_t, kPlaneLam, false>(in, g, go, gx, gl, glam, no_gnorm);
+    else if (in.mode == kPlaneLam) backward_mode<scalar_t, kPlaneLam, true>(in, g, go, gx, gl, glam, no_gnorm);
+    else backward_mode<scalar_t, kOutLam, true>(in, g, go, gx, gl, glam, no_gnorm);
   });
   at::Tensor second;
   if (kind == Weighted::kLip) second = gl.to(logit->scalar_type());
@@ -428,5 +452,5 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
 }  // namespace lip_det
 
 TORCH_LIBRARY_IMPL(lip_det, CPU, m) {
-  lip_det::PoolOps<lip_det::CpuBackend>::register_all(m);
+  lip_det::weighted_pool::Ops<lip_det::CpuBackend>::register_all(m);
 }

@@ -1,4 +1,5 @@
-// CPU backend: row-wise kernels over deinterleaved, padded copies of the input rows.
+// What every method's CPU kernels share around the row kernels: cache-line aligned row buffers,
+// output allocation, the row load / store entry points, and the gradient scatter of one plane.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -12,25 +13,9 @@
 #include <vector>
 
 #include "cpu/row_args.h"
-#include "pool_ops.h"
+#include "pool_args.h"
 
 namespace lip_det {
-
-struct CpuBackend {
-  static at::Tensor weighted_forward(Weighted kind, const at::Tensor& x,
-                                     const std::optional<at::Tensor>& logit,
-                                     const std::optional<at::Tensor>& lam, const Geometry& g);
-  static std::tuple<at::Tensor, at::Tensor> weighted_backward(
-      Weighted kind, const at::Tensor& grad, const at::Tensor& x,
-      const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
-      const Geometry& g);
-  static std::tuple<at::Tensor, at::Tensor> plane_stats(const at::Tensor& pre, double eps,
-                                                        const Geometry& g);
-  static at::Tensor gated_forward(const at::Tensor& x, const at::Tensor& pre, const PlaneNorm& norm,
-                                  const Geometry& g);
-  static GatedGrads gated_backward(const at::Tensor& grad, const at::Tensor& x,
-                                   const at::Tensor& pre, const PlaneNorm& norm, const Geometry& g);
-};
 
 // Row buffers start on a cache line, so that the phases of a RowLayout do too.
 template <typename T>
@@ -66,23 +51,6 @@ void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc
 template <typename acc_t>
 void put_row(CpuIsa isa, const RowLayout& rl, const acc_t* buf, acc_t* dst, bool accumulate) {
   LIPDET_ROWS_DISPATCH(isa, put_row(rl, buf, dst, accumulate))
-}
-
-template <typename acc_t>
-void norm_grad_plane(CpuIsa isa, int64_t n, const acc_t* pre, acc_t* g, acc_t scale, acc_t mean, acc_t rstd,
-                     double* gweight, double* gbias) {
-  LIPDET_ROWS_DISPATCH(isa, norm_grad_plane(n, pre, g, scale, mean, rstd, gweight, gbias))
-}
-
-template <typename acc_t>
-acc_t weight_row(CpuIsa isa, int64_t n, acc_t* L, const acc_t* X, const acc_t* mask, acc_t lam, acc_t* W,
-                 acc_t* XW, const RowPrefetch& pf) {
-  LIPDET_ROWS_DISPATCH(isa, weight_row(n, L, X, mask, lam, W, XW, pf))
-}
-
-template <typename acc_t>
-void plane_moments(CpuIsa isa, int64_t n, const acc_t* v, double* mean, double* m2) {
-  LIPDET_ROWS_DISPATCH(isa, plane_moments(n, v, mean, m2))
 }
 
 // Writes the input gradients of one plane (one or two tensors, e.g. ∂x and ∂logit) from the
