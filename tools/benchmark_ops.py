@@ -44,7 +44,9 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
+import warnings
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
@@ -196,16 +198,22 @@ def peak_bytes(fn: Callable[[], object]) -> int:
     acts = [torch.profiler.ProfilerActivity.CPU]
     with torch.profiler.profile(activities=acts, profile_memory=True, record_shapes=True,
                                 with_stack=True) as prof:
+        # The timeline's first point holds the tensors alive before fn (or, when none is seen,
+        # this one): the peak is counted above it.
+        start = torch.empty(1)
         fn()
-    cur = peak = 0
-    for _, action, _, size in prof._memory_profile().timeline:
-        name = getattr(action, 'name', str(action))
-        if name == 'CREATE':
-            cur += size
-        elif name == 'DESTROY':
-            cur -= size
-        peak = max(peak, cur)
-    return peak
+        del start
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, 'memory.json')
+        # The profiler's public export (deprecated in favour of a CUDA-only snapshot API; the CPU
+        # has no other allocation timeline).
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', FutureWarning)
+            prof.export_memory_timeline(path, device='cpu')  # [times, bytes by category]
+        with open(path) as f:
+            _, sizes = json.load(f)
+    totals = [sum(s) for s in sizes]
+    return max(max(totals) - totals[0], 0) if totals else 0
 
 
 def timed_calls(impl, method: str, inputs: List[torch.Tensor], geom: Tuple) -> Dict[str, Callable]:

@@ -26,3 +26,14 @@ def test_report_on_a_small_shape(tmp_path, monkeypatch):
         assert row['ratios']['fwd_bwd_work_memory_ratio_vs_expr'] <= 0.01
     # lip_gated's expression also keeps the norm's and the gate's outputs: more than plain LIP's.
     assert rows['lip_gated']['expr']['fwd_bwd_peak_bytes'] > rows['lip']['expr']['fwd_bwd_peak_bytes']
+
+
+def test_peak_bytes_counts_what_fn_allocates_above_the_start():
+    import torch
+    tool = load_tool('benchmark_ops')
+    x = torch.randn(500, 500)  # 1 MB, alive before: not counted
+    one = x.nbytes
+    assert tool.peak_bytes(lambda: None) == 0
+    assert one <= tool.peak_bytes(lambda: x * 2) < one + 1024
+    # (x*2) and (x*3) are alive together with their sum: three tensors at the peak
+    assert 3 * one <= tool.peak_bytes(lambda: (x * 2) + (x * 3)) < 3 * one + 1024
