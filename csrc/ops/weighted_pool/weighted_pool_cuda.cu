@@ -70,10 +70,10 @@ struct WindowLam {
   __host__ __device__ acc_t operator()(int64_t o) const { return lam[o]; }
 };
 
-// λ of output `idx` (global flat index) of plane p.
+// λ of output `idx` (global flat index) of plane p; no λ tensor (SoftPool): λ = 1.
 template <typename acc_t>
-__device__ __forceinline__ acc_t lam_at(const acc_t* lam, bool per_output, bool soft, int64_t p, int64_t idx) {
-  if (soft) return acc_t(1);
+__device__ __forceinline__ acc_t lam_at(const acc_t* lam, bool per_output, int64_t p, int64_t idx) {
+  if (lam == nullptr) return acc_t(1);
   return per_output ? lam[idx] : lam[p];
 }
 
@@ -91,7 +91,7 @@ __device__ __forceinline__ WeightedSums<acc_t> lip_sums(const scalar_t* xp, cons
 
 template <typename scalar_t, typename acc_t, bool LIP>
 __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
-                                        const acc_t* __restrict__ lam, bool per_output, bool soft,
+                                        const acc_t* __restrict__ lam, bool per_output,
                                         GateParams<acc_t> gp, Shape s, int64_t total, scalar_t* __restrict__ y) {
   LIPDET_GRID_LOOP(idx, total) {
     const int64_t p = idx / s.out_plane;
@@ -103,7 +103,7 @@ __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const sc
       ws = lip_sums(xp, logit + p * s.in_plane, gp, s, p, od, oh, ow);
     else
       ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow,
-                                 ScaledLogit<acc_t>{lam_at(lam, per_output, soft, p, idx)});
+                                 ScaledLogit<acc_t>{lam_at(lam, per_output, p, idx)});
     y[idx] = static_cast<scalar_t>(wp_output(ws));
   }
 }
@@ -111,7 +111,7 @@ __global__ void weighted_forward_kernel(const scalar_t* __restrict__ x, const sc
 // Per-output sums for the backward: peak, gdiv = upstream/den, y, and (Max-Ent) upstream·∂y/∂λ.
 template <typename scalar_t, typename acc_t, bool LIP>
 __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
-                                      const acc_t* __restrict__ lam, bool per_output, bool soft,
+                                      const acc_t* __restrict__ lam, bool per_output,
                                       GateParams<acc_t> gp, const scalar_t* __restrict__ grad, Shape s,
                                       int64_t total,
                                       acc_t* __restrict__ peak, acc_t* __restrict__ gdiv,
@@ -126,7 +126,7 @@ __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scal
     if constexpr (LIP) {
       ws = lip_sums(xp, logit + p * s.in_plane, gp, s, p, od, oh, ow);
     } else {
-      const ScaledLogit<acc_t> lg{lam_at(lam, per_output, soft, p, idx)};
+      const ScaledLogit<acc_t> lg{lam_at(lam, per_output, p, idx)};
       ws = wp_window_sums<acc_t>(xp, s.d, s.h, s.w, od, oh, ow, lg);
       if (glam != nullptr) glam[idx] = g * wp_window_spread(xp, s.d, s.h, s.w, od, oh, ow, lg, ws);
     }
@@ -139,7 +139,7 @@ __global__ void weighted_stats_kernel(const scalar_t* __restrict__ x, const scal
 // With a gate, gz receives ∂L/∂z (z = scale·pre + shift) and gl is left for norm_pre_grad_kernel.
 template <typename scalar_t, typename acc_t, bool LIP>
 __global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ logit,
-                                       const acc_t* __restrict__ lam, bool per_output, bool soft,
+                                       const acc_t* __restrict__ lam, bool per_output,
                                        GateParams<acc_t> gp, Shape s, int64_t total,
                                        const acc_t* __restrict__ peak, const acc_t* __restrict__ gdiv,
                                        const acc_t* __restrict__ yout, scalar_t* __restrict__ gx,
@@ -162,8 +162,8 @@ __global__ void weighted_gather_kernel(const scalar_t* __restrict__ x, const sca
       } else {
         gl[idx] = static_cast<scalar_t>(g.t);
       }
-    } else if (soft || !per_output) {
-      const acc_t lv = soft ? acc_t(1) : lam[p];
+    } else if (lam == nullptr || !per_output) {
+      const acc_t lv = lam == nullptr ? acc_t(1) : lam[p];
       g = wp_pixel_gather(xv, s.d, s.h, s.w, id, ih, iw, peak + ob, gdiv + ob, yout + ob,
                           ScaledLogit<acc_t>{lv}, ConstLam<acc_t>{lv});
     } else {
@@ -223,7 +223,6 @@ struct CudaBackend {
     at::Tensor y = at::empty(g.out_shape, xc.options());
     const int64_t total = y.numel();
     const Shape s = g.plane_shape();
-    const bool soft = kind == Weighted::kSoft;
     auto stream = c10::cuda::getCurrentCUDAStream();
     AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "lip_det_weighted_forward_cuda", [&] {
       using acc_t = at::opmath_type<scalar_t>;
@@ -231,11 +230,11 @@ struct CudaBackend {
       const GateParams<acc_t> gp = gate_params<acc_t>(gs, gb, gate);
       if (kind == Weighted::kLip)
         LIPDET_LAUNCH(total, stream, weighted_forward_kernel<scalar_t, acc_t, true>)(
-            xc.data_ptr<scalar_t>(), lc.data_ptr<scalar_t>(), nullptr, false, false, gp, s, total,
+            xc.data_ptr<scalar_t>(), lc.data_ptr<scalar_t>(), nullptr, false, gp, s, total,
             y.data_ptr<scalar_t>());
       else
         LIPDET_LAUNCH(total, stream, weighted_forward_kernel<scalar_t, acc_t, false>)(
-            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, s, total, y.data_ptr<scalar_t>());
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, gp, s, total, y.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
     return y;
@@ -256,7 +255,7 @@ struct CudaBackend {
     const WindowParam wp = kind == Weighted::kMaxEnt ? window_param(*lam, g, acc) : WindowParam{at::Tensor(), false};
     const at::Tensor gs = gate ? gate->scale.to(acc).contiguous() : at::Tensor();
     const at::Tensor gb = gate ? gate->shift.to(acc).contiguous() : at::Tensor();
-    const bool soft = kind == Weighted::kSoft, lip = kind == Weighted::kLip;
+    const bool lip = kind == Weighted::kLip;
     const int64_t n_out = g.planes() * g.out_plane(), n_in = xc.numel();
     const auto acc_opts = xc.options().dtype(acc);
     at::Tensor peak = at::empty({n_out}, acc_opts), gdiv = at::empty({n_out}, acc_opts),
@@ -275,20 +274,20 @@ struct CudaBackend {
       const GateParams<acc_t> gp = gate_params<acc_t>(gs, gb, gate);
       if (lip) {
         LIPDET_LAUNCH(n_out, stream, weighted_stats_kernel<scalar_t, acc_t, true>)(
-            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gp, gc.data_ptr<scalar_t>(), s, n_out,
+            xc.data_ptr<scalar_t>(), lp, nullptr, false, gp, gc.data_ptr<scalar_t>(), s, n_out,
             peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), nullptr);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         LIPDET_LAUNCH(n_in, stream, weighted_gather_kernel<scalar_t, acc_t, true>)(
-            xc.data_ptr<scalar_t>(), lp, nullptr, false, false, gp, s, n_in, peak.data_ptr<acc_t>(),
+            xc.data_ptr<scalar_t>(), lp, nullptr, false, gp, s, n_in, peak.data_ptr<acc_t>(),
             gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), gl.data_ptr<scalar_t>(),
             gz.defined() ? gz.data_ptr<acc_t>() : nullptr);
       } else {
         LIPDET_LAUNCH(n_out, stream, weighted_stats_kernel<scalar_t, acc_t, false>)(
-            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, gc.data_ptr<scalar_t>(), s, n_out,
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, gp, gc.data_ptr<scalar_t>(), s, n_out,
             peak.data_ptr<acc_t>(), gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), glamp);
         C10_CUDA_KERNEL_LAUNCH_CHECK();
         LIPDET_LAUNCH(n_in, stream, weighted_gather_kernel<scalar_t, acc_t, false>)(
-            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, soft, gp, s, n_in, peak.data_ptr<acc_t>(),
+            xc.data_ptr<scalar_t>(), nullptr, lamp, wp.per_output, gp, s, n_in, peak.data_ptr<acc_t>(),
             gdiv.data_ptr<acc_t>(), yout.data_ptr<acc_t>(), gx.data_ptr<scalar_t>(), nullptr, nullptr);
       }
       C10_CUDA_KERNEL_LAUNCH_CHECK();
