@@ -724,17 +724,19 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
             runs.append(Run(name, config, seed, osp.join(plan.work_dir, name, f'seed{seed}')))
     options = {(r.name, r.seed): run_options(plan.cfg_options, r.name, r.seed) for r in runs}
     data_opts = data_overrides(plan.data_root) if plan.data_root else []
+    # Per run; runs whose config and expanded options are equal share one description.
+    by_config: Dict[tuple, dict] = {}
     described: Dict[tuple, dict] = {}
     for r in runs:
         key = (r.config, tuple(options[r.name, r.seed]))
-        if key not in described:
-            described[key] = describe_config(r.config, key[1], data_opts)
+        if key not in by_config:
+            by_config[key] = describe_config(r.config, key[1], data_opts)
+        described[r.name, r.seed] = by_config[key]
     restored = 0
     for i, r in enumerate(runs):
         r.index, r.total = i + 1, len(runs)
-        r_described = described[r.config, tuple(options[r.name, r.seed])]
         manifest = {'tool': TOOL_TAG, 'config': osp.relpath(r.config, REPO),
-                    'config_sha256': r_described['config_sha256'],
+                    'config_sha256': described[r.name, r.seed]['config_sha256'],
                     'seed': r.seed, 'options': options[r.name, r.seed],
                     'data_root': plan.data_root and osp.relpath(plan.data_root, REPO),
                     'data_args': plan.data_args}
@@ -766,8 +768,7 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
                 base_opts += data_overrides(plan.data_root)
             try:
                 rec = execute_run(r, runner, base_opts + ['train_cfg.val_begin=1000000000'],
-                                  base_opts,
-                                  described[r.config, tuple(options[r.name, r.seed])]['ann_file'])
+                                  base_opts, described[r.name, r.seed]['ann_file'])
             except RunFailed as exc:
                 failures.append(str(exc))
                 _write_json(r.path('failed.json'), {'step': exc.step, 'exit': exc.rc,
