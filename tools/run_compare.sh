@@ -30,6 +30,7 @@ if [ "${REPORT_ONLY:-0}" = 1 ]; then common+=(--report-only); fi
 # The pretraining recipe of the 'pretrained' step (docs/small_object_comparison.md): a 5000-image
 # draw of the synthetic classification set, 4 epochs, the learning rate / 10 for the last one.
 pre_data=data/synthetic_imagenet_5k
+pre_results=docs/results/r18_vs_lip_r18_pretrained
 pre_opts=("train_dataloader.dataset.data_root=$pre_data/" "val_dataloader.dataset.data_root=$pre_data/"
           "test_dataloader.dataset.data_root=$pre_data/" train_cfg.max_epochs=4
           train_cfg.val_interval=4 "param_scheduler.1.milestones=[3]"
@@ -48,6 +49,32 @@ pretrain() {
     > "$dir/convert.log" 2>&1 || {
     echo "[run_compare] converting $1 seed $3 failed: see $dir/convert.log" >&2; return 1; }
   mv "$dir/backbone.pth.part" "$dir/backbone.pth"
+}
+
+# finished JSON SEED NAME...: every NAME's run of SEED is in the summary JSON or the work dir.
+finished() {
+  local json=$1 seed=$2; shift 2
+  "$PYTHON" - "$json" "$WORK_DIR" "$seed" "$@" <<'PY'
+import json, os, sys
+path, work_dir, seed, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+try:
+    with open(path) as f:
+        runs = json.load(f).get('runs') or {}
+except (OSError, ValueError):
+    runs = {}
+sys.exit(0 if all(seed in (runs.get(n) or {})
+                  or os.path.isfile(os.path.join(work_dir, n, f'seed{seed}', 'metrics.json'))
+                  for n in names) else 1)
+PY
+}
+
+# compare_pretrained SEED...: the pretrained comparison over these seeds.
+compare_pretrained() {
+  "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic_pretrained.py" \
+    "$c/faster_rcnn_lip_r18_fpn_synthetic_pretrained.py" --names R18-pre LIP-R18-pre \
+    --seeds "$@" "${common[@]}" --cfg-options \
+    "model.backbone.init_cfg.checkpoint=$WORK_DIR/pretrain/{name}/seed{seed}/backbone.pth" \
+    --json "$pre_results.json" --plot "$pre_results.png"
 }
 
 rc=0
@@ -83,21 +110,22 @@ for step in ${STEPS:-r18 families bottleneck adapool pretrained}; do
           --num-val-per-class 100 || { rc=1; continue; }
       fi
       ready=()
+      compared=0
       for s in 0 1 2 3 4; do
-        if [ "${REPORT_ONLY:-0}" != 1 ]; then
+        if [ "${REPORT_ONLY:-0}" != 1 ] && ! finished "$pre_results.json" "$s" R18-pre LIP-R18-pre; then
           pretrain R18-pre r18_cls_synthetic.py "$s" &&
             pretrain LIP-R18-pre lip_r18_cls_synthetic.py "$s" || { rc=1; break; }
+          ready+=("$s")
+          [ ${#ready[@]} -lt 2 ] && continue
+          compare_pretrained "${ready[@]}" || rc=1
+          compared=1
+        else
+          # Finished seeds (in the committed summary or the work dir) need no backbones: their
+          # runs are restored, and every later comparison includes them so none is dropped.
+          ready+=("$s")
         fi
-        ready+=("$s")
-        [ ${#ready[@]} -lt 2 ] && continue
-        [ "${REPORT_ONLY:-0}" = 1 ] && [ "$s" != 4 ] && continue
-        "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic_pretrained.py" \
-          "$c/faster_rcnn_lip_r18_fpn_synthetic_pretrained.py" --names R18-pre LIP-R18-pre \
-          --seeds "${ready[@]}" "${common[@]}" --cfg-options \
-          "model.backbone.init_cfg.checkpoint=$WORK_DIR/pretrain/{name}/seed{seed}/backbone.pth" \
-          --json docs/results/r18_vs_lip_r18_pretrained.json \
-          --plot docs/results/r18_vs_lip_r18_pretrained.png || rc=1
-      done ;;
+      done
+      if [ $compared = 0 ] && [ ${#ready[@]} -ge 2 ]; then compare_pretrained "${ready[@]}" || rc=1; fi ;;
     *) echo "[run_compare] unknown step '$step' (accepted: r18, families, bottleneck, adapool, pretrained)" >&2
        exit 2 ;;
   esac
