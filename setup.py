@@ -51,8 +51,8 @@ def get_extensions() -> list:
         cxx_flags.append('-fopenmp')
         link_flags.append('-fopenmp')
     define_macros = []
-    cuda_sources = sorted(glob.glob(os.path.join('csrc', 'cuda', '*.cu')) +
-                          glob.glob(os.path.join('csrc', 'ops', '*', '*.cu')))
+    # csrc/cuda/ holds only the headers the kernels share.
+    cuda_sources = sorted(glob.glob(os.path.join('csrc', 'ops', '*', '*.cu')))
     use_cuda = os.environ.get('FORCE_CUDA') == '1' or (
         torch.version.cuda is not None and CUDA_HOME is not None and
         (torch.cuda.is_available() or os.environ.get('FORCE_CUDA') == '1'))

@@ -17,8 +17,8 @@ static int64_t pooled_size(int64_t size, int64_t k, int64_t s, int64_t p, bool c
   return out;
 }
 
-void check_pool_args(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
-                     at::IntArrayRef padding, int nd, const char* op) {
+static void check_pool_args(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
+                            at::IntArrayRef padding, int nd, const char* op) {
   TORCH_CHECK_TYPE(at::isFloatingType(x.scalar_type()), op,
                    ": x must be float16, bfloat16, float32 or float64, got ", x.scalar_type());
   TORCH_CHECK_VALUE(x.dim() == nd + 2, op, ": x must be ", nd + 2, "-D (N, C, spatial...), got ",
@@ -53,8 +53,9 @@ void check_same(const at::Tensor& x, const at::Tensor& t, const char* name, bool
   }
 }
 
-Geometry make_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
-                       at::IntArrayRef padding, bool ceil_mode, int nd) {
+Geometry checked_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
+                          at::IntArrayRef padding, bool ceil_mode, int nd, const char* op) {
+  check_pool_args(x, kernel, stride, padding, nd, op);
   Geometry g;
   g.nd = nd;
   g.n = x.size(0);
@@ -76,6 +77,12 @@ Geometry make_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArray
   return g;
 }
 
+void check_grad_out(const at::Tensor& grad_out, const Geometry& g, const char* op) {
+  const at::IntArrayRef out(g.out_shape);
+  TORCH_CHECK_VALUE(grad_out.sizes() == out, op, ": grad_out must have shape ", out, ", got ",
+                    grad_out.sizes());
+}
+
 WindowParam window_param(const at::Tensor& t, const Geometry& g, at::ScalarType acc) {
   const int64_t nd = g.nd;
   if (t.dim() == nd + 2 && t.sizes() == at::IntArrayRef(g.out_shape) && g.out_plane() > 1)
@@ -86,8 +93,8 @@ WindowParam window_param(const at::Tensor& t, const Geometry& g, at::ScalarType 
   for (int64_t i = 2; per_plane && i < t.dim(); ++i) per_plane = t.size(i) == 1;
   TORCH_CHECK_VALUE(scalar || per_plane,
                     "per-window parameter (lam/eta) must have shape [1], [1, C, 1, 1], "
-                    "[N, C, 1, 1], [N, 1, 1, 1] or [N, C, out...] = ", g.out_shape, ", got ",
-                    t.sizes());
+                    "[N, C, 1, 1], [N, 1, 1, 1] or [N, C, out...] = ", at::IntArrayRef(g.out_shape),
+                    ", got ", t.sizes());
   const at::Tensor t2 = scalar ? t.reshape({1, 1}) : t.reshape({t.size(0), t.size(1)});
   return {t2.to(acc).expand({g.n, g.c}).contiguous().view({g.planes()}), false};
 }

@@ -22,8 +22,13 @@ struct Geometry {
   PlaneShape plane_shape() const { return {d, h, w, in_plane(), out_plane()}; }
 };
 
-Geometry make_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
-                       at::IntArrayRef padding, bool ceil_mode, int nd);
+// The window geometry of a raw torch.ops call, after checking x and the window arguments (the
+// Python API validates first; these checks keep direct callers from reading out of bounds).
+Geometry checked_geometry(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
+                          at::IntArrayRef padding, bool ceil_mode, int nd, const char* op);
+
+// grad_out of a backward entry point must have the forward output's shape.
+void check_grad_out(const at::Tensor& grad_out, const Geometry& g, const char* op);
 
 // λ or η as a contiguous tensor of `acc` dtype: [P] (one value per plane) or [P, out_plane].
 struct WindowParam {
@@ -39,10 +44,8 @@ at::Tensor reduce_param_grad(const at::Tensor& grad, const Geometry& g, const at
 // Float32 for half types, the tensor's own dtype otherwise.
 at::ScalarType acc_type(at::ScalarType t);
 
-// Argument checks of the raw torch.ops entry points (the Python API validates first; these
-// keep direct callers from reading out of bounds).
-void check_pool_args(const at::Tensor& x, at::IntArrayRef kernel, at::IntArrayRef stride,
-                     at::IntArrayRef padding, int nd, const char* op);
+// A second input tensor `name` of an entry point: on x's device, floating point, and with
+// same_shape also x's shape and dtype.
 void check_same(const at::Tensor& x, const at::Tensor& t, const char* name, bool same_shape);
 
 }  // namespace lip_det

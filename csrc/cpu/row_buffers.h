@@ -8,8 +8,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
-#include <optional>
-#include <tuple>
 #include <vector>
 
 #include "cpu/row_args.h"

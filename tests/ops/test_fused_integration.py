@@ -211,6 +211,33 @@ def test_raw_ops_reject_bad_arguments(call, exc, match):
         call(torch.randn(2, 3, 8, 8))
 
 
+def _backward_calls():
+    """(name, call(x, grad_out)) for every method's raw backward entry point (k2/s2 on 8x8)."""
+    o, g = torch.ops.lip_det, ([2, 2], [2, 2], [0, 0], False)
+    c = torch.ones(3)
+    return [
+        ('lip', lambda x, go: o.lip_pool2d_backward(go, x, x, *g)),
+        ('lip_gated', lambda x, go: o.lip_pool2d_gated_backward(go, x, x, c, c, 1e-5, 12.0, *g)),
+        ('soft', lambda x, go: o.soft_pool2d_backward(go, x, *g)),
+        ('maxent', lambda x, go: o.maxent_pool2d_backward(go, x, torch.ones(1), *g)),
+        ('gauss', lambda x, go: o.gauss_pool2d_backward(go, x, torch.ones(1), *g)),
+        ('ada', lambda x, go: o.ada_pool2d_backward(go, x, torch.full((1, 3, 1, 1), 0.5), *g)),
+    ]
+
+
+@pytest.mark.parametrize('name,call', _backward_calls(), ids=[n for n, _ in _backward_calls()])
+def test_raw_backward_checks_grad_out_shape(name, call):
+    """A backward entry point refuses a grad_out that is not the forward output's shape (it would
+    otherwise be read out of bounds), and accepts the right one."""
+    x = torch.randn(2, 3, 8, 8)
+    for bad in (torch.ones(2, 3, 4, 3), torch.ones(2, 3, 4), torch.ones(1, 3, 4, 4)):
+        with pytest.raises(ValueError, match=r'grad_out must have shape \[2, 3, 4, 4\]'):
+            call(x, bad)
+    grads = call(x, torch.ones(2, 3, 4, 4))
+    grads = grads if isinstance(grads, (tuple, list)) else (grads,)
+    assert grads[0].shape == x.shape
+
+
 def test_dispatcher_routes_to_fused_and_reference(monkeypatch):
     from lip_det import ops
     from lip_det.ops import reference

@@ -10,9 +10,8 @@ namespace ada_pool {
 Call prepare(const at::Tensor& x, const at::Tensor& beta, at::IntArrayRef kernel,
              at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode, int nd,
              const char* op) {
-  check_pool_args(x, kernel, stride, padding, nd, op);
+  Geometry g = checked_geometry(x, kernel, stride, padding, ceil_mode, nd, op);
   check_same(x, beta, "beta", false);
-  Geometry g = make_geometry(x, kernel, stride, padding, ceil_mode, nd);
   const at::IntArrayRef out(g.out_shape);
   TORCH_CHECK_VALUE(beta.dim() <= static_cast<int64_t>(out.size()), op,
                     ": beta must broadcast to the output shape ", out, ", got ", beta.sizes());

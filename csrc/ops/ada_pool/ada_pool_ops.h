@@ -46,9 +46,7 @@ struct Ops {
                                                 const at::Tensor& beta, at::IntArrayRef k,
                                                 at::IntArrayRef s, at::IntArrayRef p, bool ceil) {
     const Call call = prepare(x, beta, k, s, p, ceil, ND, "ada_pool_backward");
-    TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(call.g.out_shape),
-                      "ada_pool_backward: grad_out must have shape ", call.g.out_shape, ", got ",
-                      grad.sizes());
+    check_grad_out(grad, call.g, "ada_pool_backward");
     const auto r = B::backward(grad, call);
     return {std::get<0>(r).to(x.scalar_type()), beta_grad(std::get<1>(r), call, beta)};
   }

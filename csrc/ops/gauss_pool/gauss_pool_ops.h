@@ -23,19 +23,17 @@ template <class B>
 struct Ops {
   static at::Tensor fwd(const at::Tensor& x, const at::Tensor& eta, at::IntArrayRef k,
                         at::IntArrayRef s, at::IntArrayRef p, bool ceil) {
-    check_pool_args(x, k, s, p, 2, "gauss_pool2d");
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, "gauss_pool2d");
     check_same(x, eta, "eta", false);
-    return B::forward(x, eta, make_geometry(x, k, s, p, ceil, 2));
+    return B::forward(x, eta, g);
   }
   static std::tuple<at::Tensor, at::Tensor> bwd(const at::Tensor& grad, const at::Tensor& x,
                                                 const at::Tensor& eta, at::IntArrayRef k,
                                                 at::IntArrayRef s, at::IntArrayRef p, bool ceil) {
     const char* op = "gauss_pool2d_backward";
-    check_pool_args(x, k, s, p, 2, op);
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, op);
     check_same(x, eta, "eta", false);
-    const Geometry g = make_geometry(x, k, s, p, ceil, 2);
-    TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(g.out_shape), op,
-                      ": grad_out must have shape ", g.out_shape, ", got ", grad.sizes());
+    check_grad_out(grad, g, op);
     return B::backward(grad, x, eta, g);
   }
   static void register_all(torch::Library& m) {

@@ -427,8 +427,6 @@ std::tuple<at::Tensor, at::Tensor> CpuBackend::weighted_backward(
     Weighted kind, const at::Tensor& grad, const at::Tensor& x,
     const std::optional<at::Tensor>& logit, const std::optional<at::Tensor>& lam,
     const Geometry& g) {
-  TORCH_CHECK_VALUE(grad.sizes() == at::IntArrayRef(g.out_shape), "grad_out must have shape ",
-                    g.out_shape, ", got ", grad.sizes());
   const Inputs in = prepare(kind, x, logit, lam, g);
   const at::Tensor go = grad.to(in.x.scalar_type()).contiguous();
   at::Tensor gx = empty_for_kernel(in.x.sizes(), in.x.options());  // every element written in backward_mode

@@ -57,19 +57,16 @@ struct Ops {
   using T = at::Tensor;
   using R = at::IntArrayRef;
 
-  static Geometry geom(const T& x, R k, R s, R p, bool ceil, int nd, const char* op) {
-    check_pool_args(x, k, s, p, nd, op);
-    return make_geometry(x, k, s, p, ceil, nd);
-  }
-
   static T lip(const T& x, const T& l, R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d");
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, "lip_pool2d");
     check_same(x, l, "logit", true);
     return B::weighted_forward(Weighted::kLip, x, l, std::nullopt, g);
   }
   static std::tuple<T, T> lip_bwd(const T& go, const T& x, const T& l, R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d_backward");
+    const char* op = "lip_pool2d_backward";
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, op);
     check_same(x, l, "logit", true);
+    check_grad_out(go, g, op);
     return B::weighted_backward(Weighted::kLip, go, x, l, std::nullopt, g);
   }
   static PlaneNorm norm_of(const T& x, const T& pre, const NormGateArgs& ng, const Geometry& g,
@@ -80,17 +77,16 @@ struct Ops {
   }
   static T gated(const T& x, const T& pre, const T& weight, const T& bias, double eps, double coeff,
                  R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "lip_pool2d_gated");
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, "lip_pool2d_gated");
     const PlaneNorm norm = norm_of(x, pre, {weight, bias, eps, coeff}, g, "lip_pool2d_gated");
     return B::gated_forward(x, pre, norm, g);
   }
   static GatedGrads gated_bwd(const T& go, const T& x, const T& pre, const T& weight,
                               const T& bias, double eps, double coeff, R k, R s, R p, bool ceil) {
     const char* op = "lip_pool2d_gated_backward";
-    const Geometry g = geom(x, k, s, p, ceil, 2, op);
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, op);
     const PlaneNorm norm = norm_of(x, pre, {weight, bias, eps, coeff}, g, op);
-    TORCH_CHECK_VALUE(go.sizes() == at::IntArrayRef(g.out_shape), op, ": grad_out must have shape ",
-                      g.out_shape, ", got ", go.sizes());
+    check_grad_out(go, g, op);
     const GatedGrads r = B::gated_backward(go, x, pre, norm, g);
     const auto per_channel = [&](const T& t, const T& like) {
       return t.view({g.n, g.c}).sum(0).to(like.scalar_type());
@@ -100,23 +96,27 @@ struct Ops {
   }
   template <int ND>
   static T soft(const T& x, R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, ND, "soft_pool");
+    const Geometry g = checked_geometry(x, k, s, p, ceil, ND, "soft_pool");
     return B::weighted_forward(Weighted::kSoft, x, std::nullopt, std::nullopt, g);
   }
   template <int ND>
   static T soft_bwd(const T& go, const T& x, R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, ND, "soft_pool_backward");
+    const char* op = "soft_pool_backward";
+    const Geometry g = checked_geometry(x, k, s, p, ceil, ND, op);
+    check_grad_out(go, g, op);
     return std::get<0>(B::weighted_backward(Weighted::kSoft, go, x, std::nullopt, std::nullopt, g));
   }
   static T maxent(const T& x, const T& lam, R k, R s, R p, bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "maxent_pool2d");
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, "maxent_pool2d");
     check_same(x, lam, "lam", false);
     return B::weighted_forward(Weighted::kMaxEnt, x, std::nullopt, lam, g);
   }
   static std::tuple<T, T> maxent_bwd(const T& go, const T& x, const T& lam, R k, R s, R p,
                                      bool ceil) {
-    const Geometry g = geom(x, k, s, p, ceil, 2, "maxent_pool2d_backward");
+    const char* op = "maxent_pool2d_backward";
+    const Geometry g = checked_geometry(x, k, s, p, ceil, 2, op);
     check_same(x, lam, "lam", false);
+    check_grad_out(go, g, op);
     return B::weighted_backward(Weighted::kMaxEnt, go, x, std::nullopt, lam, g);
   }
   static void register_all(torch::Library& m) {
