@@ -17,9 +17,10 @@ Runs live in WORK_DIR/NAME/seedS/. A finished run is skipped, an interrupted one
 checkpoint, a failed one is reported with its log and retried on the next invocation, so rerunning
 the same command after a kill loses nothing. WORK_DIR/summary.{json,md,png} (or --json/--plot) are
 rewritten after every run; ``--report-only`` writes them from the finished runs without training.
-``{seed}`` and ``{name}`` in a ``--cfg-options`` value become each run's seed and method name, so
-that every run can start from its own file (e.g. a backbone pretrained with the same seed); each
-run's manifest records its expanded options.
+``{seed}``, ``{name}`` and ``{work_dir}`` in a ``--cfg-options`` value become each run's seed,
+method name and the absolute work dir, so that every run can start from its own file (e.g. a
+backbone pretrained with the same seed); each run's manifest records its options with seed and
+name expanded and ``{work_dir}`` kept, so a checkout elsewhere (or another work dir) reuses them.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ MANIFEST_FILE = 'run.json'
 RECORD_KEYS = ('metrics', 'per_class', 'gt_sizes', 'num_detections', 'draw_size', 'draws',
                'train_seconds', 'test_seconds')
 # What --cfg-options values may name, expanded per run by run_options.
-PLACEHOLDERS = ('{seed}', '{name}')
+PLACEHOLDERS = ('{seed}', '{name}', '{work_dir}')
 # Val images per evaluation-noise draw: the size of the original synthetic val split.
 DRAW_SIZE = 100
 
@@ -122,9 +123,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                    help='train and test with N processes via tools/dist_{train,test}.sh '
                    '(0: one process, no launcher)')
     p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                   help='overrides passed to every train and test run; {seed} and {name} in a '
-                   'VALUE become the run\'s seed and method name (e.g. a per-seed pretrained '
-                   'checkpoint)')
+                   help='overrides passed to every train and test run; {seed}, {name} and '
+                   '{work_dir} in a VALUE become the run\'s seed, method name and the absolute '
+                   'work dir (e.g. a per-seed pretrained checkpoint)')
     p.add_argument('--json', dest='json_path', help='summary JSON (default WORK_DIR/summary.json)')
     p.add_argument('--plot', dest='plot_path', help='summary PNG (default WORK_DIR/summary.png)')
     p.add_argument('--md', dest='md_path', help='summary markdown (default: the JSON path with .md)')
@@ -191,7 +192,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             raise CompareError(f'--cfg-options: {opt.split("=", 1)[0]} is set by the tool '
                                '(use --seeds / --work-dir)')
         if any(ph in opt.split('=', 1)[0] for ph in PLACEHOLDERS):
-            raise CompareError(f'--cfg-options: {opt!r}: {" and ".join(PLACEHOLDERS)} are '
+            raise CompareError(f'--cfg-options: {opt!r}: {", ".join(PLACEHOLDERS)} are '
                                'expanded in values only, not in keys')
     if args.data_seed is None and (args.num_train is not None or args.num_val is not None
                                    or args.data_dir is not None):
@@ -243,12 +244,15 @@ def data_overrides(data_root: str) -> List[str]:
             f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
 
 
-def run_options(options: Sequence[str], name: str, seed: int) -> List[str]:
-    """One run's --cfg-options: each placeholder in a value becomes the run's name or seed."""
+def run_options(options: Sequence[str], name: str, seed: int,
+                work_dir: Optional[str] = None) -> List[str]:
+    """One run's --cfg-options: placeholders in values become the run's name, seed and (when
+    given) the work dir; without ``work_dir``, ``{work_dir}`` stays, as the manifest records it."""
     out = []
     for opt in options:
         key, value = opt.split('=', 1)
-        out.append(key + '=' + value.replace('{seed}', str(seed)).replace('{name}', name))
+        value = value.replace('{seed}', str(seed)).replace('{name}', name)
+        out.append(key + '=' + (value.replace('{work_dir}', work_dir) if work_dir else value))
     return out
 
 
@@ -607,7 +611,8 @@ def error_mode_summary(plan: Plan, records: Dict[str, Dict[int, dict]],
     """Mean error modes per method and their paired deltas against the baseline."""
     from lip_det.evaluation.seed_stats import aggregate
     ann = describe_config(plan.configs[0],
-                          run_options(plan.cfg_options, plan.names[0], plan.seeds[0]),
+                          run_options(plan.cfg_options, plan.names[0], plan.seeds[0],
+                                      plan.work_dir),
                           data_overrides(plan.data_root) if plan.data_root else [])['ann_file']
     runs: Dict[str, Dict[int, dict]] = {}
     full: Dict[str, Dict[str, dict]] = {}
@@ -722,22 +727,28 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
     for seed in plan.seeds:
         for name, config in zip(plan.names, plan.configs):
             runs.append(Run(name, config, seed, osp.join(plan.work_dir, name, f'seed{seed}')))
-    options = {(r.name, r.seed): run_options(plan.cfg_options, r.name, r.seed) for r in runs}
+    # What runs with (options) and what the manifest records and hashes (recorded: {work_dir}
+    # kept, so that the runs do not depend on where the work dir is).
+    options = {(r.name, r.seed): run_options(plan.cfg_options, r.name, r.seed, plan.work_dir)
+               for r in runs}
+    recorded = {(r.name, r.seed): run_options(plan.cfg_options, r.name, r.seed) for r in runs}
     data_opts = data_overrides(plan.data_root) if plan.data_root else []
     # Per run; runs whose config and expanded options are equal share one description.
     by_config: Dict[tuple, dict] = {}
     described: Dict[tuple, dict] = {}
     for r in runs:
-        key = (r.config, tuple(options[r.name, r.seed]))
+        key = (r.config, tuple(recorded[r.name, r.seed]))
         if key not in by_config:
             by_config[key] = describe_config(r.config, key[1], data_opts)
+            by_config[key]['ann_file'] = by_config[key]['ann_file'].replace('{work_dir}',
+                                                                            plan.work_dir)
         described[r.name, r.seed] = by_config[key]
     restored = 0
     for i, r in enumerate(runs):
         r.index, r.total = i + 1, len(runs)
         manifest = {'tool': TOOL_TAG, 'config': osp.relpath(r.config, REPO),
                     'config_sha256': described[r.name, r.seed]['config_sha256'],
-                    'seed': r.seed, 'options': options[r.name, r.seed],
+                    'seed': r.seed, 'options': recorded[r.name, r.seed],
                     'data_root': plan.data_root and osp.relpath(plan.data_root, REPO),
                     'data_args': plan.data_args}
         restored += restore_from_summary(plan, r, manifest)

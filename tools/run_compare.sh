@@ -73,7 +73,7 @@ compare_pretrained() {
   "$PYTHON" tools/compare_backbones.py "$c/faster_rcnn_r18_fpn_synthetic_pretrained.py" \
     "$c/faster_rcnn_lip_r18_fpn_synthetic_pretrained.py" --names R18-pre LIP-R18-pre \
     --seeds "$@" "${common[@]}" --cfg-options \
-    "model.backbone.init_cfg.checkpoint=$WORK_DIR/pretrain/{name}/seed{seed}/backbone.pth" \
+    "model.backbone.init_cfg.checkpoint={work_dir}/pretrain/{name}/seed{seed}/backbone.pth" \
     --json "$pre_results.json" --plot "$pre_results.png"
 }
 

@@ -216,8 +216,39 @@ def test_placeholders_in_options_are_expanded_per_run(setup):
 
 
 def test_run_options_expands_values_only():
-    assert tool.run_options(['a={name}/s{seed}', 'b={x}', 'c=2'], 'LIP', 3) == \
-        ['a=LIP/s3', 'b={x}', 'c=2']
+    assert tool.run_options(['a={name}/s{seed}', 'b={x}', 'c=2', 'd={work_dir}/p'], 'LIP', 3) == \
+        ['a=LIP/s3', 'b={x}', 'c=2', 'd={work_dir}/p']
+    assert tool.run_options(['d={work_dir}/{name}'], 'LIP', 3, '/w') == ['d=/w/LIP']
+
+
+def test_work_dir_placeholder_runs_expanded_and_is_recorded_as_written(setup, tmp_path):
+    """{work_dir} becomes the absolute work dir in the runs' options, while manifests and hashes
+    keep the placeholder: a summary JSON written with one work dir restores into another."""
+    import shutil
+    opt = 'model.ckpt={work_dir}/pre/{name}/seed{seed}.pth'
+    json_path = str(tmp_path / 'results' / 'cmp.json')
+    runner = FakeRunner(setup['anns'])
+    assert _main(setup, runner, '--cfg-options', opt, '--json', json_path, seeds=('0', '1')) == 0
+    work = os.path.abspath(setup['work'])
+    for c in (c for c in runner.calls if c[0] == 'train'):
+        name = {'base': 'R18', 'pooled': 'LIP'}[c[1]]
+        assert f'model.ckpt={work}/pre/{name}/seed{c[2]}.pth' in c[4]
+    manifest = json.load(open(os.path.join(work, 'LIP', 'seed1', 'run.json')))
+    assert manifest['options'] == ['model.ckpt={work_dir}/pre/LIP/seed1.pth']
+    # another work dir (a clone elsewhere) restores every run and trains nothing
+    other = str(tmp_path / 'elsewhere' / 'work')
+    again = FakeRunner(setup['anns'])
+    argv = [*setup['configs'], '--seeds', '0', '1', '--work-dir', other, '--names', 'R18', 'LIP',
+            '--cfg-options', opt, '--json', json_path]
+    assert tool.main(argv, runner=again) == 0
+    assert again.calls == []
+    assert json.load(open(os.path.join(other, 'LIP', 'seed1', 'run.json'))) == manifest
+    # whereas an absolute path written into the option ties the runs to it
+    shutil.rmtree(other)
+    fixed = FakeRunner(setup['anns'])
+    argv[argv.index(opt)] = opt.replace('{work_dir}', other)
+    assert tool.main(argv, runner=fixed) == 0
+    assert len([c for c in fixed.calls if c[0] == 'train']) == 4
 
 
 @pytest.mark.parametrize('argv, message', [
