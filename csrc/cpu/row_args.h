@@ -39,24 +39,16 @@ static inline void row_valid(const RowLayout& rl, int64_t q, int64_t& j0, int64_
   j1 = j1 > j0 ? j1 : j0;
 }
 
-// What a logit row holds at a valid column: the value, 0 (a validity mask), or LIP's fused gate
-// coeff·σ(a·value + b) (a = scale, b = shift), all stored by load_row; or λ·value (kLoadScale),
-// which weight_row forms from the value row instead.
-enum LoadKind : int { kLoadCopy = 0, kLoadScale = 1, kLoadZero = 2, kLoadGate = 3 };
-
-// The per-plane gate of the fused LIP: logit = coeff·σ(scale·pre + shift), where scale and
-// shift fold the plane's InstanceNorm (scale = γ·rstd, shift = β − scale·μ).
-template <typename acc_t>
-struct Gate {
-  acc_t scale, shift, coeff;
-};
-
+// load_row: an input row deinterleaved into the row layout, `fill` outside the valid columns;
+// mask_row: 0 at the valid columns, `fill` elsewhere (a row's padding mask). A method that
+// stores a function of the values instead (LIP's fused gate) builds its own loader on
+// load_mapped (row_kernels.h).
 #define LIPDET_DECLARE_ROW_KERNELS(NS)                                         \
   namespace NS {                                                               \
-  void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind,  \
-                const Gate<float>& m);                                         \
-  void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind, \
-                const Gate<double>& m);                                        \
+  void load_row(const RowLayout& rl, const float* src, float* dst, float fill);  \
+  void load_row(const RowLayout& rl, const double* src, double* dst, double fill); \
+  void mask_row(const RowLayout& rl, float* dst, float fill);                  \
+  void mask_row(const RowLayout& rl, double* dst, double fill);                \
   void put_row(const RowLayout& rl, const float* buf, float* dst, bool accumulate);   \
   void put_row(const RowLayout& rl, const double* buf, double* dst, bool accumulate); \
   }

@@ -39,9 +39,13 @@ using RowBuffer = std::vector<T, CacheLineAllocator<T>>;
 at::Tensor empty_for_kernel(at::IntArrayRef shape, const at::TensorOptions& options);
 
 template <typename acc_t>
-void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind,
-              const Gate<acc_t>& m = Gate<acc_t>{acc_t(1), acc_t(0), acc_t(1)}) {
-  LIPDET_ROWS_DISPATCH(isa, load_row(rl, src, dst, fill, kind, m))
+void load_row(CpuIsa isa, const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill) {
+  LIPDET_ROWS_DISPATCH(isa, load_row(rl, src, dst, fill))
+}
+
+template <typename acc_t>
+void mask_row(CpuIsa isa, const RowLayout& rl, acc_t* dst, acc_t fill) {
+  LIPDET_ROWS_DISPATCH(isa, mask_row(rl, dst, fill))
 }
 
 // Scatter a row-layout gradient back to an input row: dst += buf, or dst = buf when not

@@ -12,9 +12,6 @@
 #include <type_traits>
 
 #include "cpu/row_args.h"
-// load_row applies LIP's gate while it deinterleaves (kLoadGate): a gated logit row is then
-// formed in the same pass as its copy.
-#include "ops/weighted_pool/weighted_pool.h"
 
 #ifndef LIPDET_ROW_NS
 #error "define LIPDET_ROW_NS before including row_kernels.h"
@@ -25,28 +22,34 @@
 namespace lip_det {
 namespace {
 
-// Deinterleave one input row (see RowLayout); a constant stride lets the compiler vectorise
-// the strided reads. kLoadGate applies the gate m; λ·x rows (kLoadScale) are never loaded here,
-// weight_row forms them from the X row.
-template <typename acc_t, int64_t SC>
+// Deinterleave one input row (see RowLayout), storing map(value) at the valid columns and `fill`
+// elsewhere; a constant stride lets the compiler vectorise the strided reads. With src null
+// nothing is read (map() takes no argument then: a mask row).
+template <typename acc_t, int64_t SC, typename Map>
 LIPDET_INLINE void load_phases(const RowLayout& rl, const acc_t* __restrict src, acc_t* __restrict dst,
-                               acc_t fill, int kind, const Gate<acc_t>& m) {
+                               acc_t fill, Map map) {
   const int64_t s = SC > 0 ? SC : rl.s;
-  const acc_t a = m.scale, b = m.shift, coeff = m.coeff;
   for (int64_t q = 0; q < rl.phases; ++q) {
     int64_t j0, j1;
     row_valid(rl, q, j0, j1);
     acc_t* __restrict d = dst + q * rl.J;
-    const acc_t* __restrict sp = src + q - rl.p;
     for (int64_t j = 0; j < j0; ++j) d[j] = fill;
-    if (kind == kLoadCopy)
-      for (int64_t j = j0; j < j1; ++j) d[j] = sp[j * s];
-    else if (kind == kLoadGate)
-      for (int64_t j = j0; j < j1; ++j) d[j] = gate_logit(a * sp[j * s] + b, coeff);
-    else
-      for (int64_t j = j0; j < j1; ++j) d[j] = acc_t(0);
+    if constexpr (std::is_invocable_v<Map>) {
+      for (int64_t j = j0; j < j1; ++j) d[j] = map();
+    } else {
+      const acc_t* __restrict sp = src + q - rl.p;
+      for (int64_t j = j0; j < j1; ++j) d[j] = map(sp[j * s]);
+    }
     for (int64_t j = j1; j < rl.J; ++j) d[j] = fill;
   }
+}
+
+// load_phases with the stride as a constant for the common strides 1 and 2.
+template <typename acc_t, typename Map>
+LIPDET_INLINE void load_mapped(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, Map map) {
+  if (rl.s == 1) load_phases<acc_t, 1>(rl, src, dst, fill, map);
+  else if (rl.s == 2) load_phases<acc_t, 2>(rl, src, dst, fill, map);
+  else load_phases<acc_t, 0>(rl, src, dst, fill, map);
 }
 
 // dst[c] += buf[q*J + j] for the valid columns (ADD), or dst[c] = buf[q*J + j]: a row
@@ -66,14 +69,6 @@ LIPDET_INLINE void put_phases(const RowLayout& rl, const acc_t* __restrict buf, 
   }
 }
 
-template <typename acc_t>
-void load_any(const RowLayout& rl, const acc_t* src, acc_t* dst, acc_t fill, int kind,
-              const Gate<acc_t>& m) {
-  if (rl.s == 1) load_phases<acc_t, 1>(rl, src, dst, fill, kind, m);
-  else if (rl.s == 2) load_phases<acc_t, 2>(rl, src, dst, fill, kind, m);
-  else load_phases<acc_t, 0>(rl, src, dst, fill, kind, m);
-}
-
 template <typename acc_t, bool ADD>
 void put_stride(const RowLayout& rl, const acc_t* buf, acc_t* dst) {
   if (rl.s == 1) put_phases<acc_t, 1, ADD>(rl, buf, dst);
@@ -90,12 +85,17 @@ void put_any(const RowLayout& rl, const acc_t* buf, acc_t* dst, bool accumulate)
 }  // namespace
 
 namespace LIPDET_ROW_NS {
-void load_row(const RowLayout& rl, const float* src, float* dst, float fill, int kind, const Gate<float>& m) {
-  load_any(rl, src, dst, fill, kind, m);
+void load_row(const RowLayout& rl, const float* src, float* dst, float fill) {
+  load_mapped(rl, src, dst, fill, [](float v) { return v; });
 }
-void load_row(const RowLayout& rl, const double* src, double* dst, double fill, int kind,
-              const Gate<double>& m) {
-  load_any(rl, src, dst, fill, kind, m);
+void load_row(const RowLayout& rl, const double* src, double* dst, double fill) {
+  load_mapped(rl, src, dst, fill, [](double v) { return v; });
+}
+void mask_row(const RowLayout& rl, float* dst, float fill) {
+  load_mapped(rl, static_cast<const float*>(nullptr), dst, fill, [] { return 0.0f; });
+}
+void mask_row(const RowLayout& rl, double* dst, double fill) {
+  load_mapped(rl, static_cast<const double*>(nullptr), dst, fill, [] { return 0.0; });
 }
 void put_row(const RowLayout& rl, const float* buf, float* dst, bool accumulate) {
   put_any(rl, buf, dst, accumulate);

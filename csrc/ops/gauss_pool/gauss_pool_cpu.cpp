@@ -45,7 +45,7 @@ struct Scratch {
   GaussRow<acc_t> load(CpuIsa isa, const Geometry& g, const RowLayout& rl, const acc_t* xp, int64_t od, int64_t oh) {
     const int64_t R = window_rows(g, od, oh, rows.data());
     for (int64_t r = 0; r < R; ++r)
-      load_row(isa, rl, xp + rows[r], x.data() + r * rl.size(), acc_t(0), kLoadCopy);
+      load_row(isa, rl, xp + rows[r], x.data() + r * rl.size(), acc_t(0));
     GaussRow<acc_t> a{};
     a.rows = R;
     a.row_stride = rl.size();

@@ -48,13 +48,15 @@ void bwd_row(CpuIsa isa, int mode, bool glam, const RowArgs<acc_t>& a) {
   LIPDET_ROWS_DISPATCH(isa, weighted_bwd_row(mode, glam, a))
 }
 
-// What Scratch::load reads as the logit rows of a plane: LIP's logit (kLoadCopy from `src`) or
-// its pre-norm map through the plane's `gate` (kLoadGate), or λ·x (kLoadScale, `src` = x, formed
-// by weight_row with `lam`); none (`src` null) for per-window λ.
+// Where Scratch::load gets the logit rows of a plane: LIP's logit (kCopy from `src`), its
+// pre-norm map through the plane's `gate` (kGate), λ·x (kLamX: `src` = x, formed by weight_row
+// with `lam`), or nowhere (kNone, `src` null: per-window λ takes its exps from the x rows).
+enum class LogitLoad { kCopy, kGate, kLamX, kNone };
+
 template <typename acc_t>
 struct LogitRows {
   const acc_t* src;
-  int kind;
+  LogitLoad load;
   Gate<acc_t> gate;
   acc_t lam;
 };
@@ -90,7 +92,7 @@ struct Scratch {
       }
     }
     mask.resize(S);
-    load_row(isa, rl, slots[0].X.data(), mask.data(), -std::numeric_limits<acc_t>::infinity(), kLoadZero);
+    mask_row(isa, rl, mask.data(), -std::numeric_limits<acc_t>::infinity());
     peak.resize(OW);
     den.resize(OW);
     num.resize(OW);
@@ -137,20 +139,22 @@ struct Scratch {
         for (Slot& sl : slots)  // the least recently used slot outside this window
           if (sl.used != stamp && (hit == nullptr || sl.used < hit->used)) hit = &sl;
         hit->tag = rows[r];
-        load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0), kLoadCopy);
+        load_row(isa, rl, xp + rows[r], hit->X.data(), acc_t(0));
         if (lsrc != nullptr) {
           // Each row's exp pass asks for one input row of the next output row, spread over
           // the pass: that row's trip from memory then overlaps arithmetic instead of
           // stalling its load, and the requests never queue up in a burst.
-          const bool from_x = lr.kind == kLoadScale;  // λ·x: lsrc is xp, nothing else to read
+          const bool from_x = lr.load == LogitLoad::kLamX;  // lsrc is xp, nothing else to read
           RowPrefetch pf{nullptr, nullptr, 0};
           if (n_next > 0) {
             const int64_t nr = next_rows[--n_next];
             pf = {xp + nr, from_x ? nullptr : lsrc + nr, g.w.in * static_cast<int64_t>(sizeof(acc_t))};
           }
-          if (!from_x)
-            load_row(isa, rl, lsrc + rows[r], hit->L.data(), -std::numeric_limits<acc_t>::infinity(), lr.kind,
-                     lr.gate);
+          constexpr acc_t kNoWeight = -std::numeric_limits<acc_t>::infinity();
+          if (lr.load == LogitLoad::kGate)
+            load_gated_row(isa, rl, lsrc + rows[r], hit->L.data(), kNoWeight, lr.gate);
+          else if (!from_x)
+            load_row(isa, rl, lsrc + rows[r], hit->L.data(), kNoWeight);
           hit->M = weight_row(isa, rl.size(), hit->L.data(), hit->X.data(), from_x ? mask.data() : nullptr,
                               lr.lam, hit->W.data(), hit->XW.data(), pf);
         }
@@ -235,12 +239,12 @@ template <typename acc_t, int M>
 LogitRows<acc_t> logit_rows(const Inputs& in, int64_t p, const acc_t* xp, const acc_t* lp, acc_t lam) {
   const Gate<acc_t> none{acc_t(1), acc_t(0), acc_t(1)};
   if constexpr (M == kLogit) {
-    if (in.gated()) return {lp, kLoadGate, plane_gate<acc_t>(in, p), acc_t(0)};
-    return {lp, kLoadCopy, none, acc_t(0)};
+    if (in.gated()) return {lp, LogitLoad::kGate, plane_gate<acc_t>(in, p), acc_t(0)};
+    return {lp, LogitLoad::kCopy, none, acc_t(0)};
   } else if constexpr (M == kPlaneLam) {
-    return {xp, kLoadScale, none, lam};
+    return {xp, LogitLoad::kLamX, none, lam};
   }
-  return {nullptr, kLoadCopy, none, acc_t(0)};
+  return {nullptr, LogitLoad::kNone, none, acc_t(0)};
 }
 
 template <typename acc_t, int M>

@@ -452,6 +452,13 @@ double weight_row(int64_t n, double* L, const double* X, const double* mask, dou
                   double* XW, const RowPrefetch& pf) {
   return weight_row_any(n, L, X, mask, lam, W, XW, pf);
 }
+void load_gated_row(const RowLayout& rl, const float* pre, float* dst, float fill, const Gate<float>& m) {
+  load_mapped(rl, pre, dst, fill, [m](float v) { return gate_logit(m.scale * v + m.shift, m.coeff); });
+}
+void load_gated_row(const RowLayout& rl, const double* pre, double* dst, double fill,
+                    const Gate<double>& m) {
+  load_mapped(rl, pre, dst, fill, [m](double v) { return gate_logit(m.scale * v + m.shift, m.coeff); });
+}
 void plane_moments(int64_t n, const float* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
 void plane_moments(int64_t n, const double* v, double* mean, double* m2) { moments_any(n, v, mean, m2); }
 }  // namespace LIPDET_ROW_NS

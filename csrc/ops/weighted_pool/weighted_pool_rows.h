@@ -45,6 +45,13 @@ struct RowArgs {
   acc_t coeff;
 };
 
+// The per-plane gate of the fused LIP: logit = coeff·σ(scale·pre + shift), where scale and
+// shift fold the plane's InstanceNorm (scale = γ·rstd, shift = β − scale·μ).
+template <typename acc_t>
+struct Gate {
+  acc_t scale, shift, coeff;
+};
+
 // Memory to prefetch (into L2) while a row pass runs: `bytes` at a and at b (either may be null).
 struct RowPrefetch {
   const void* a;
@@ -62,6 +69,10 @@ struct RowPrefetch {
                        float rstd, double* gweight, double* gbias);            \
   void norm_grad_plane(int64_t n, const double* pre, double* g, double scale,  \
                        double mean, double rstd, double* gweight, double* gbias); \
+  void load_gated_row(const RowLayout& rl, const float* pre, float* dst, float fill, \
+                      const Gate<float>& m);                                   \
+  void load_gated_row(const RowLayout& rl, const double* pre, double* dst,      \
+                      double fill, const Gate<double>& m);                      \
   void plane_moments(int64_t n, const float* v, double* mean, double* m2);     \
   void plane_moments(int64_t n, const double* v, double* mean, double* m2);    \
   float weight_row(int64_t n, float* L, const float* X, const float* mask, float lam,    \
@@ -82,6 +93,14 @@ template <typename acc_t>
 acc_t weight_row(CpuIsa isa, int64_t n, acc_t* L, const acc_t* X, const acc_t* mask, acc_t lam, acc_t* W,
                  acc_t* XW, const RowPrefetch& pf) {
   LIPDET_ROWS_DISPATCH(isa, weight_row(n, L, X, mask, lam, W, XW, pf))
+}
+
+// A row of the fused LIP's logits, gate(pre), deinterleaved like load_row: the gate is applied in
+// the same pass as the copy.
+template <typename acc_t>
+void load_gated_row(CpuIsa isa, const RowLayout& rl, const acc_t* pre, acc_t* dst, acc_t fill,
+                    const Gate<acc_t>& m) {
+  LIPDET_ROWS_DISPATCH(isa, load_gated_row(rl, pre, dst, fill, m))
 }
 
 template <typename acc_t>
