@@ -263,13 +263,14 @@ def _parse_options(options: Sequence[str]) -> dict:
     return parser.parse_args(['--o', *options]).o if options else {}
 
 
-def describe_config(config: str, options: Sequence[str],
-                    data_options: Sequence[str] = ()) -> dict:
+def describe_config(config: str, options: Sequence[str], data_options: Sequence[str] = (),
+                    work_dir: Optional[str] = None) -> dict:
     """Hash of the merged config, and the ground-truth file its test evaluator scores against.
 
     The hash leaves ``data_options`` out: they hold the data set's absolute path, which the run
     manifest records (relative to the repository) on its own, so that a checkout elsewhere
-    reuses the runs.
+    reuses the runs. ``options`` are hashed as given, ``{work_dir}`` unexpanded (run_options
+    without a work dir); in the ground-truth path it becomes ``work_dir``.
     """
     from mmengine.config import Config
     cfg = Config.fromfile(config)
@@ -285,6 +286,8 @@ def describe_config(config: str, options: Sequence[str],
     if not ann_file:
         raise CompareError(f'CONFIG {config!r}: its test_evaluator has no ann_file (a COCO '
                            'ground truth is needed to score the runs)')
+    if work_dir:
+        ann_file = ann_file.replace('{work_dir}', work_dir)
     return {'config_sha256': digest,
             'ann_file': ann_file if osp.isabs(ann_file) else osp.join(REPO, ann_file)}
 
@@ -611,9 +614,9 @@ def error_mode_summary(plan: Plan, records: Dict[str, Dict[int, dict]],
     """Mean error modes per method and their paired deltas against the baseline."""
     from lip_det.evaluation.seed_stats import aggregate
     ann = describe_config(plan.configs[0],
-                          run_options(plan.cfg_options, plan.names[0], plan.seeds[0],
-                                      plan.work_dir),
-                          data_overrides(plan.data_root) if plan.data_root else [])['ann_file']
+                          run_options(plan.cfg_options, plan.names[0], plan.seeds[0]),
+                          data_overrides(plan.data_root) if plan.data_root else [],
+                          plan.work_dir)['ann_file']
     runs: Dict[str, Dict[int, dict]] = {}
     full: Dict[str, Dict[str, dict]] = {}
     for name, recs in records.items():
@@ -739,9 +742,7 @@ def run_all(plan: Plan, runner: SubprocessRunner, command: str, confidence: floa
     for r in runs:
         key = (r.config, tuple(recorded[r.name, r.seed]))
         if key not in by_config:
-            by_config[key] = describe_config(r.config, key[1], data_opts)
-            by_config[key]['ann_file'] = by_config[key]['ann_file'].replace('{work_dir}',
-                                                                            plan.work_dir)
+            by_config[key] = describe_config(r.config, key[1], data_opts, plan.work_dir)
         described[r.name, r.seed] = by_config[key]
     restored = 0
     for i, r in enumerate(runs):
